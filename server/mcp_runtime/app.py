@@ -1,0 +1,241 @@
+"""The runtime's ASGI application: `/mcp` beside `/healthz`, `/readyz` and `/metrics`.
+
+A small router of its own rather than Starlette's: every MCP request passes through it, and it does only
+what is needed (guard, authenticate, read the body once, count, time).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from typing import Any
+
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from mcp_runtime import state
+from mcp_runtime.backends import BackendUnavailable, SessionBackend
+from mcp_runtime.backends.memory import MemoryBackend
+from mcp_runtime.jsonrpc_errors import error_response
+from mcp_runtime.lifecycle import Lifecycle
+from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from mcp_runtime.security import RequestGuard, current_principal, load_tokens
+from mcp_runtime.sessions import SessionManager, era_of
+from mcp_runtime.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+
+class AppLoadError(Exception):
+    pass
+
+
+def load_app(spec: str) -> MCPServer:
+    """Import `MODULE:ATTR` and return the MCPServer it names."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AppLoadError(f"--app must look like MODULE:ATTR, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise AppLoadError(f"cannot import {module_name!r}: {error}") from error
+    app = getattr(module, attr, None)
+    if not isinstance(app, MCPServer):
+        raise AppLoadError(f"{spec} is {type(app).__name__}, not an mcp.server.mcpserver.MCPServer")
+    return app
+
+
+def lowlevel_server(app: MCPServer) -> Server[Any]:
+    server: Server[Any] = app._lowlevel_server
+    return server
+
+
+def make_backend(settings: RuntimeSettings) -> SessionBackend:
+    return MemoryBackend(
+        session_ttl=settings.session_ttl_seconds,
+        max_sessions=settings.max_sessions,
+        max_sessions_per_client=settings.max_sessions_per_client,
+    )
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that yields the already-read body once, then defers to the real one (for disconnects)."""
+    sent = False
+
+    async def receive_again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again
+
+
+class RuntimeApp:
+    """One MCP server, served at `/mcp` with its probes and metrics."""
+
+    def __init__(self, mcp_app: MCPServer, settings: RuntimeSettings, path: str = "/mcp") -> None:
+        self.settings = settings
+        self.path = path
+        self.metrics = RuntimeMetrics()
+        self.lifecycle = Lifecycle()
+        self.backend = make_backend(settings)
+        tokens = load_tokens(settings.auth_token_file) if settings.auth_token_file else None
+        self.guard = RequestGuard(
+            allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
+        )
+        self.manager = SessionManager(
+            lowlevel_server(mcp_app),
+            self.backend,
+            self.metrics,
+            self.lifecycle,
+            json_response=settings.json_response,
+            transport_idle_seconds=settings.transport_idle_seconds,
+            sweep_interval_seconds=settings.sweep_interval_seconds,
+            retry_after_seconds=settings.retry_after_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path = scope["path"]
+        if path == self.path or path == self.path + "/":
+            await self._mcp(scope, receive, send)
+        elif path == "/healthz":
+            await JSONResponse({"status": "ok"})(scope, receive, send)
+        elif path == "/readyz":
+            await self._readyz(scope, receive, send)
+        elif path == "/metrics":
+            await Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
+        else:
+            await error_response(404, f"Not found: {path[:200]}")(scope, receive, send)
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lifecycle.draining:
+            await JSONResponse({"ready": False, "reason": "draining"}, status_code=503)(scope, receive, send)
+            return
+        try:
+            backend_ok = await self.backend.ready()
+        except BackendUnavailable:
+            backend_ok = False
+        if not backend_ok:
+            reason = f"session backend {self.backend.name} unreachable"
+            await JSONResponse({"ready": False, "reason": reason}, status_code=503)(scope, receive, send)
+            return
+        await JSONResponse({"ready": True})(scope, receive, send)
+
+    async def _mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        started = time.perf_counter()
+        era = era_of(scope)
+        status = 0
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        counted = method == "POST"
+        if counted:
+            self.lifecycle.request_started()
+            self.metrics.in_flight.inc()
+        try:
+            await self._mcp_checked(scope, receive, send_counted)
+        finally:
+            if counted:
+                self.lifecycle.request_finished()
+                self.metrics.in_flight.dec()
+            self.metrics.requests.labels(era, method, str(status)).inc()
+            self.metrics.request_duration.labels(era, method).observe(time.perf_counter() - started)
+
+    async def _mcp_checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("POST", "GET", "DELETE"):
+            await error_response(405, "Method Not Allowed", headers={"Allow": "GET, POST, DELETE"})(
+                scope, receive, send
+            )
+            return
+        refusal = self.guard.check_headers(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        principal = self.guard.authenticate(scope)
+        if isinstance(principal, Response):
+            await principal(scope, receive, send)
+            return
+        body = b""
+        if method == "POST":
+            limit = self.settings.max_request_body_bytes
+            declared = Headers(scope=scope).get("content-length", "")
+            try:
+                if declared.isdigit() and int(declared) > limit:
+                    raise BodyTooLarge
+                body = await read_body(receive, limit)
+            except BodyTooLarge:
+                await error_response(413, f"Request body larger than {limit} bytes")(scope, receive, send)
+                return
+            receive = replay(body, receive)
+        token = current_principal.set(principal)
+        try:
+            await self.manager.handle(scope, receive, send, body, principal)
+        except BackendUnavailable as error:
+            await error_response(
+                503,
+                f"Session store unavailable: {error}",
+                code=-32603,
+                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            )(scope, receive, send)
+        finally:
+            current_principal.reset(token)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            await self.backend.start()
+            state.bind(self.backend, self.settings.handle_ttl_seconds)
+            running = self.manager.run()
+            await running.__aenter__()
+        except Exception as error:
+            logger.exception("start-up failed")
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await running.__aexit__(None, None, None)
+            await self.backend.close()
+        finally:
+            state.bind(None, self.settings.handle_ttl_seconds)
+            await send({"type": "lifespan.shutdown.complete"})

@@ -1,0 +1,108 @@
+"""The session backend interface: where session records, session state and handles live.
+
+The session manager and the state API for tools talk only to this interface, so the memory backend (one
+process) and the redis backend (shared by replicas) are interchangeable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+LimitScope = Literal["server", "client"]
+
+
+class SessionLimitReached(Exception):
+    """Admitting a session would pass a cap."""
+
+    def __init__(self, scope: LimitScope, limit: int) -> None:
+        self.scope = scope
+        self.limit = limit
+        who = "this server" if scope == "server" else "this client"
+        super().__init__(f"Too many open sessions: {who} already holds {limit}; retry later or close a session")
+
+
+class HandleError(Exception):
+    """A handle is unknown, expired, or belongs to another principal (indistinguishable on purpose)."""
+
+    def __init__(self, handle: str) -> None:
+        super().__init__(f"Unknown or expired handle: {handle[:64]}")
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot be reached right now (e.g. Redis is down); the request may be retried."""
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """What a replica needs to serve a handshake-era session it did not open."""
+
+    session_id: str
+    client_key: str
+    owner: str | None
+    created_at: float
+    last_seen: float
+    protocol_version: str | None = None
+    client_params: str | None = None  # the initialize params, compact JSON
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def client_params_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.client_params) if self.client_params else None
+
+
+class SessionBackend(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> bool:
+        """Whether the backend can serve requests now."""
+        ...
+
+    # Sessions
+    async def admit(self, record: SessionRecord) -> None:
+        """Store a new session, or raise SessionLimitReached if a cap would be passed (atomically)."""
+        ...
+
+    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
+        """Record what initialize negotiated."""
+        ...
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """The live record (its idle clock restarted), or None if unknown or expired."""
+        ...
+
+    async def touch(self, session_id: str) -> bool:
+        """Restart the session's idle clock; False if it is unknown or expired."""
+        ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+    async def sweep(self) -> list[str]:
+        """Remove what has expired; return the expired session ids."""
+        ...
+
+    async def count(self) -> int: ...
+
+    # Session state (handshake-era state for tools)
+    async def state_get(self, session_id: str, key: str) -> Any: ...
+
+    async def state_set(self, session_id: str, key: str, value: Any) -> None: ...
+
+    async def state_increment(self, session_id: str, key: str, by: int) -> int: ...
+
+    async def state_delete(self, session_id: str, key: str) -> None: ...
+
+    # Handles (2026-07-28 state for tools)
+    async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None: ...
+
+    async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]: ...
+
+    async def handle_set(self, handle: str, owner: str | None, data: dict[str, Any]) -> None: ...
+
+    async def handle_increment(self, handle: str, owner: str | None, key: str, by: int) -> int: ...
+
+    async def handle_delete(self, handle: str, owner: str | None) -> None: ...

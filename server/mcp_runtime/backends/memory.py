@@ -1,0 +1,158 @@
+"""The memory backend: the SDK's in-process session model made safe (caps, idle expiry, per-client limits)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_runtime.backends.base import HandleError, SessionLimitReached, SessionRecord
+
+
+@dataclass(slots=True)
+class _Handle:
+    owner: str | None
+    data: dict[str, Any]
+    ttl: float
+    expires_at: float
+
+
+class MemoryBackend:
+    """Session records, session state and handles in this process's memory.
+
+    Everything is plain data (no live transport), so an idle session costs a few hundred bytes.
+    All methods are coroutines to match the backend interface; none of them awaits, so each is atomic.
+    """
+
+    name = "memory"
+
+    def __init__(self, *, session_ttl: float, max_sessions: int, max_sessions_per_client: int) -> None:
+        self.session_ttl = session_ttl
+        self.max_sessions = max_sessions
+        self.max_sessions_per_client = max_sessions_per_client
+        self._sessions: dict[str, SessionRecord] = {}
+        self._per_client: Counter[str] = Counter()
+        self._handles: dict[str, _Handle] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._sessions.clear()
+        self._per_client.clear()
+        self._handles.clear()
+
+    async def ready(self) -> bool:
+        return True
+
+    # Sessions
+
+    def _live(self, session_id: str, now: float) -> SessionRecord | None:
+        record = self._sessions.get(session_id)
+        if record is None:
+            return None
+        if now - record.last_seen > self.session_ttl:
+            return None  # expired; the sweeper removes it and counts it
+        return record
+
+    async def admit(self, record: SessionRecord) -> None:
+        if len(self._sessions) >= self.max_sessions:
+            raise SessionLimitReached("server", self.max_sessions)
+        if self._per_client[record.client_key] >= self.max_sessions_per_client:
+            raise SessionLimitReached("client", self.max_sessions_per_client)
+        self._sessions[record.session_id] = record
+        self._per_client[record.client_key] += 1
+
+    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
+        record = self._sessions.get(session_id)
+        if record is not None:
+            record.protocol_version = protocol_version
+            record.client_params = client_params
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        now = time.monotonic()
+        record = self._live(session_id, now)
+        if record is not None:
+            record.last_seen = now
+        return record
+
+    async def touch(self, session_id: str) -> bool:
+        return await self.get(session_id) is not None
+
+    async def delete(self, session_id: str) -> bool:
+        record = self._sessions.pop(session_id, None)
+        if record is None:
+            return False
+        self._release_client_slot(record.client_key)
+        return True
+
+    def _release_client_slot(self, client_key: str) -> None:
+        self._per_client[client_key] -= 1
+        if self._per_client[client_key] <= 0:
+            del self._per_client[client_key]
+
+    async def sweep(self) -> list[str]:
+        now = time.monotonic()
+        expired = [sid for sid, rec in self._sessions.items() if now - rec.last_seen > self.session_ttl]
+        for sid in expired:
+            self._release_client_slot(self._sessions.pop(sid).client_key)
+        for handle in [h for h, rec in self._handles.items() if rec.expires_at < now]:
+            del self._handles[handle]
+        return expired
+
+    async def count(self) -> int:
+        return len(self._sessions)
+
+    # Session state
+
+    def _record(self, session_id: str) -> SessionRecord:
+        record = self._live(session_id, time.monotonic())
+        if record is None:
+            raise KeyError(f"session {session_id[:64]} is unknown or expired")
+        return record
+
+    async def state_get(self, session_id: str, key: str) -> Any:
+        return copy.deepcopy(self._record(session_id).state.get(key))
+
+    async def state_set(self, session_id: str, key: str, value: Any) -> None:
+        self._record(session_id).state[key] = copy.deepcopy(value)
+
+    async def state_increment(self, session_id: str, key: str, by: int) -> int:
+        state = self._record(session_id).state
+        value = int(state.get(key) or 0) + by
+        state[key] = value
+        return value
+
+    async def state_delete(self, session_id: str, key: str) -> None:
+        self._record(session_id).state.pop(key, None)
+
+    # Handles
+
+    def _handle(self, handle: str, owner: str | None) -> _Handle:
+        now = time.monotonic()
+        record = self._handles.get(handle)
+        if record is None or record.expires_at < now or record.owner != owner:
+            raise HandleError(handle)
+        record.expires_at = now + record.ttl
+        return record
+
+    async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None:
+        self._handles[handle] = _Handle(owner, copy.deepcopy(data), ttl, time.monotonic() + ttl)
+
+    async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]:
+        return copy.deepcopy(self._handle(handle, owner).data)
+
+    async def handle_set(self, handle: str, owner: str | None, data: dict[str, Any]) -> None:
+        self._handle(handle, owner).data = copy.deepcopy(data)
+
+    async def handle_increment(self, handle: str, owner: str | None, key: str, by: int) -> int:
+        data = self._handle(handle, owner).data
+        value = int(data.get(key) or 0) + by
+        data[key] = value
+        return value
+
+    async def handle_delete(self, handle: str, owner: str | None) -> None:
+        self._handle(handle, owner)
+        del self._handles[handle]

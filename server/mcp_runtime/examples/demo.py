@@ -1,0 +1,90 @@
+"""The demo MCP app, used by the tests, the end-to-end suite and the benchmarks.
+
+mcp-runtime serve --app mcp_runtime.examples.demo:app
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from pydantic import BaseModel, Field
+
+from mcp_runtime.state import handle_store, session_state
+
+app = MCPServer("mcp-fleet-demo", instructions="A demo of mcp-fleet: state that survives any replica.")
+
+
+def _replica() -> str:
+    return os.environ.get("MCP_REPLICA_NAME") or socket.gethostname()
+
+
+@app.tool()
+async def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@app.tool()
+async def whoami(ctx: Context) -> dict[str, Any]:
+    """Which replica served this call, its process id, and the protocol version of the request."""
+    return {"replica": _replica(), "pid": os.getpid(), "protocol_version": ctx.protocol_version}
+
+
+@app.tool()
+async def session_increment(ctx: Context, by: int = 1) -> int:
+    """Add `by` to a counter kept in this handshake-era session's state and return it."""
+    return await session_state(ctx).increment("counter", by)
+
+
+@app.tool()
+async def counter_create() -> str:
+    """Mint a handle to a new counter at 0 (state for 2026-07-28 clients, passed back as an argument)."""
+    return await handle_store().create({"count": 0})
+
+
+@app.tool()
+async def counter_increment(handle: str, by: int = 1) -> int:
+    """Add `by` to the counter behind `handle` and return it."""
+    return await handle_store().increment(handle, "count", by)
+
+
+@app.tool()
+async def slow(ctx: Context, seconds: float) -> str:
+    """Wait `seconds`, reporting progress about ten times a second."""
+    seconds = max(0.0, min(seconds, 300.0))
+    steps = max(1, int(seconds * 10))
+    for step in range(1, steps + 1):
+        await anyio.sleep(seconds / steps)
+        await ctx.report_progress(step, steps, f"waited {step * seconds / steps:.1f}s of {seconds:.1f}s")
+    return f"waited {seconds:g}s"
+
+
+class Answer(BaseModel):
+    answer: str = Field(description="Your answer")
+
+
+def _ask_client(question: str) -> Elicit[Answer]:
+    return Elicit(question, Answer)
+
+
+@app.tool()
+async def ask(question: str, reply: Annotated[Answer, Resolve(_ask_client)]) -> str:
+    """Ask the client `question` (elicitation) and return its answer."""
+    return reply.answer
+
+
+@app.resource("demo://replica", mime_type="application/json")
+def replica_resource() -> dict[str, Any]:
+    """The replica that served this read."""
+    return {"replica": _replica(), "pid": os.getpid()}
+
+
+@app.prompt()
+def greet(name: str) -> str:
+    """A greeting for `name`."""
+    return f"Say hello to {name}, from the mcp-fleet demo."

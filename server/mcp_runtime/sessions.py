@@ -1,0 +1,351 @@
+"""Handshake-era sessions on top of a session backend, and the routing of both protocol eras.
+
+The SDK keeps a session as a live transport in a per-process dict. Here a session is a record in the backend
+(what initialize negotiated, the owner, timestamps); the live transport is a cache of it: created on the first
+request a process sees for the session, released after `MCP_TRANSPORT_IDLE_SECONDS` without a request, and
+rebuilt from the record on the next one, already initialized (`Connection.for_loop` + the stored envelope).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pydantic_core
+from anyio.abc import TaskGroup, TaskStatus
+from mcp.server.connection import Connection
+from mcp.server.lowlevel.server import Server
+from mcp.server.runner import serve_connection
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.transport_context import TransportContext
+from mcp_types import PARSE_ERROR, InitializeRequestParams
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimitReached, SessionRecord
+from mcp_runtime.jsonrpc_errors import error_response, session_not_found, unavailable
+from mcp_runtime.lifecycle import Lifecycle
+from mcp_runtime.metrics import RuntimeMetrics
+from mcp_runtime.security import Principal
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+
+# The SDK transports do no Host/Origin checks of their own: the runtime's RequestGuard already did them,
+# with JSON-RPC error bodies.
+_NO_TRANSPORT_CHECKS = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+@dataclass(eq=False)
+class LiveSession:
+    """The part of a session that lives in this process only: its transport and connection."""
+
+    session_id: str
+    owner: str | None
+    transport: StreamableHTTPServerTransport
+    connection: Connection | None = None
+    in_flight: int = 0
+    envelope_saved: bool = field(default=False)
+
+    def usable(self) -> bool:
+        scope = self.transport.idle_scope
+        return not self.transport.is_terminated and not (scope is not None and scope.cancel_called)
+
+
+def era_of(scope: Scope) -> str:
+    version = Headers(scope=scope).get(VERSION_HEADER)
+    return "handshake" if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS else "modern"
+
+
+class SessionManager:
+    """Serves the MCP endpoint for one MCP server: handshake-era sessions and 2026-07-28 requests."""
+
+    def __init__(
+        self,
+        server: Server[Any],
+        backend: SessionBackend,
+        metrics: RuntimeMetrics,
+        lifecycle: Lifecycle,
+        *,
+        json_response: bool,
+        transport_idle_seconds: float,
+        sweep_interval_seconds: float,
+        retry_after_seconds: int,
+    ) -> None:
+        self.server = server
+        self.backend = backend
+        self.metrics = metrics
+        self.lifecycle = lifecycle
+        self.json_response = json_response
+        self.transport_idle_seconds = transport_idle_seconds
+        self.sweep_interval_seconds = sweep_interval_seconds
+        self.retry_after = retry_after_seconds
+        self._live: dict[str, LiveSession] = {}
+        self._task_group: TaskGroup | None = None
+        self._lifespan_state: Any = None
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        async with self.server.lifespan(self.server) as lifespan_state, anyio.create_task_group() as tg:
+            self._lifespan_state = lifespan_state
+            self._task_group = tg
+            tg.start_soon(self._sweep_forever)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                self._task_group = None
+                self._live.clear()
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    # Routing
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, body: bytes, principal: Principal) -> None:
+        """Serve one request to the MCP endpoint (headers already checked, body already read)."""
+        headers = Headers(scope=scope)
+        version = headers.get(VERSION_HEADER)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            await self._handle_modern(scope, receive, send)
+            return
+        session_id = headers.get(SESSION_HEADER)
+        if session_id is None:
+            await self._open_session(scope, receive, send, body, principal)
+        elif scope["method"] == "DELETE":
+            await self._delete_session(session_id, scope, receive, send, principal)
+        else:
+            await self._serve_session(session_id, scope, receive, send, principal)
+
+    async def _handle_modern(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from mcp.server._streamable_http_modern import handle_modern_request
+
+        await handle_modern_request(
+            self.server, _NO_TRANSPORT_CHECKS, self.json_response, self._lifespan_state, scope, receive, send
+        )
+
+    # Opening a session
+
+    async def _open_session(self, scope: Scope, receive: Receive, send: Send, body: bytes, who: Principal) -> None:
+        if scope["method"] != "POST":
+            await error_response(400, "Bad Request: Missing session ID")(scope, receive, send)
+            return
+        try:
+            message = pydantic_core.from_json(body)
+        except ValueError as error:
+            await error_response(400, f"Parse error: {error}", code=PARSE_ERROR)(scope, receive, send)
+            return
+        if not (isinstance(message, dict) and message.get("method") == "initialize"):
+            await error_response(400, "Bad Request: Missing session ID")(scope, receive, send)
+            return
+        if self.lifecycle.draining:
+            self.metrics.sessions_rejected.labels("draining").inc()
+            await unavailable("Server is shutting down; open the session on another replica", self.retry_after)(
+                scope, receive, send
+            )
+            return
+
+        session_id = uuid.uuid4().hex
+        now = time.monotonic()
+        record = SessionRecord(session_id, who.client_key, who.owner, now, now)
+        try:
+            await self.backend.admit(record)
+        except SessionLimitReached as refused:
+            self.metrics.sessions_rejected.labels(f"{refused.scope}_limit").inc()
+            logger.warning("refused a new session: %s", refused)
+            await unavailable(str(refused), self.retry_after)(scope, receive, send)
+            return
+        except BackendUnavailable as error:
+            self.metrics.sessions_rejected.labels("backend_unavailable").inc()
+            await unavailable(f"Session store unavailable: {error}", self.retry_after)(scope, receive, send)
+            return
+
+        established = False
+        try:
+            live = await self._start_live(session_id, who.owner, None)
+            status = await self._serve_live(live, scope, receive, send)
+            established = status is not None and status < 400 and live.connection is not None
+            if established:
+                await self._save_envelope(live)
+        finally:
+            if not established:
+                with anyio.CancelScope(shield=True):
+                    await self.backend.delete(session_id)
+                    await self._drop_live(session_id)
+        if not established:
+            return
+        self.metrics.sessions_created.inc()
+        self.metrics.sessions_active.set(await self.backend.count())
+        logger.info("session opened", extra={"session": session_id})
+
+    async def _save_envelope(self, live: LiveSession) -> None:
+        connection = live.connection
+        if live.envelope_saved or connection is None or connection.client_params is None:
+            return
+        live.envelope_saved = True
+        params = connection.client_params.model_dump_json(by_alias=True, exclude_none=True)
+        await self.backend.complete(live.session_id, connection.protocol_version, params)
+
+    # Serving a session
+
+    async def _serve_session(self, session_id: str, scope: Scope, receive: Receive, send: Send, who: Principal) -> None:
+        live = self._live.get(session_id)
+        if live is not None and live.usable():
+            if live.owner != who.owner or not await self.backend.touch(session_id):
+                if live.owner == who.owner:  # expired or deleted underneath us
+                    await self._drop_live(session_id)
+                await session_not_found()(scope, receive, send)
+                return
+        else:
+            record = await self.backend.get(session_id)
+            if record is None or record.owner != who.owner or record.protocol_version is None:
+                await session_not_found()(scope, receive, send)
+                return
+            live = await self._start_live(session_id, record.owner, record)
+            self.metrics.sessions_restored.inc()
+        await self._serve_live(live, scope, receive, send)
+
+    async def _serve_live(self, live: LiveSession, scope: Scope, receive: Receive, send: Send) -> int | None:
+        status: int | None = None
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif not live.envelope_saved and message.get("body"):
+                # The initialize result is about to reach the client: the record must be complete first,
+                # so that the client's next request can be served by any replica.
+                await self._save_envelope(live)
+            await send(message)
+
+        live.in_flight += 1
+        try:
+            await live.transport.handle_request(scope, receive, watch)
+        finally:
+            live.in_flight -= 1
+        return status
+
+    async def _delete_session(
+        self, session_id: str, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        record = await self.backend.get(session_id)
+        if record is None or record.owner != who.owner:
+            await session_not_found()(scope, receive, send)
+            return
+        await self.backend.delete(session_id)
+        await self._drop_live(session_id)
+        self.metrics.sessions_deleted.inc()
+        self.metrics.sessions_active.set(await self.backend.count())
+        logger.info("session deleted", extra={"session": session_id})
+        await Response(status_code=200)(scope, receive, send)
+
+    # Live transports
+
+    async def _start_live(self, session_id: str, owner: str | None, record: SessionRecord | None) -> LiveSession:
+        assert self._task_group is not None, "SessionManager.run() is not active"
+        transport = StreamableHTTPServerTransport(
+            mcp_session_id=session_id,
+            is_json_response_enabled=self.json_response,
+            security_settings=_NO_TRANSPORT_CHECKS,
+            idle_timeout=self.transport_idle_seconds,
+        )
+        live = LiveSession(session_id, owner, transport, envelope_saved=record is not None)
+        previous = self._live.get(session_id)
+        self._live[session_id] = live
+        if previous is not None:
+            await self._terminate(previous)
+        await self._task_group.start(self._run_live, live, record)
+        self.metrics.transports_live.set(len(self._live))
+        return live
+
+    async def _run_live(
+        self, live: LiveSession, record: SessionRecord | None, *, task_status: TaskStatus[None]
+    ) -> None:
+        transport = live.transport
+        try:
+            async with transport.connect() as (read_stream, write_stream):
+                dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+                    read_stream, write_stream, inline_methods=frozenset({"initialize"})
+                )
+                connection = Connection.for_loop(
+                    dispatcher,
+                    session_id=live.session_id,
+                    protocol_version_hint=record.protocol_version if record else None,
+                )
+                if record is not None:
+                    _restore(connection, record)
+                live.connection = connection
+                task_status.started()
+                idle_scope = transport.idle_scope or anyio.CancelScope()
+                with idle_scope:
+                    await serve_connection(
+                        self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                    )
+        except Exception:
+            logger.exception("session %s crashed", live.session_id)
+        finally:
+            if self._live.get(live.session_id) is live:
+                del self._live[live.session_id]
+                self.metrics.transports_live.set(len(self._live))
+            await self._terminate(live)
+
+    async def _drop_live(self, session_id: str) -> None:
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            self.metrics.transports_live.set(len(self._live))
+            await self._terminate(live)
+
+    @staticmethod
+    async def _terminate(live: LiveSession) -> None:
+        if not live.transport.is_terminated:
+            with anyio.CancelScope(shield=True):
+                await live.transport.terminate()
+
+    # Expiry
+
+    async def sweep(self) -> int:
+        """Keep sessions with a request in flight (an open GET stream) alive; drop the expired ones."""
+        for live in list(self._live.values()):
+            if live.in_flight:
+                await self.backend.touch(live.session_id)
+        expired = await self.backend.sweep()
+        for session_id in expired:
+            await self._drop_live(session_id)
+        if expired:
+            self.metrics.sessions_expired.inc(len(expired))
+            logger.info("expired %d idle sessions", len(expired))
+        self.metrics.sessions_active.set(await self.backend.count())
+        return len(expired)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await anyio.sleep(self.sweep_interval_seconds)
+            try:
+                await self.sweep()
+            except BackendUnavailable as error:
+                logger.warning("sweep skipped: %s", error)
+            except Exception:
+                logger.exception("sweep failed")
+
+
+def _restore(connection: Connection, record: SessionRecord) -> None:
+    """Make a fresh connection what the session's initialize made it, without a new handshake."""
+    assert record.protocol_version is not None
+    if record.client_params:
+        connection.client_params = InitializeRequestParams.model_validate(json.loads(record.client_params))
+    connection.protocol_version = record.protocol_version
+    connection.initialized.set()

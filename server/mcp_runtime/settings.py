@@ -1,0 +1,147 @@
+"""The runtime's settings: one pydantic-settings model, read from `MCP_*` environment variables.
+
+This class is the contract between the operator and the runtime: the operator renders a pod's environment
+from it, the runtime reads it back. Every field has a description, which `mcp-runtime settings` prints.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "MCP_"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class RuntimeSettings(BaseSettings):
+    """Every setting of `mcp-runtime`, each from the environment variable `MCP_<FIELD NAME IN CAPITALS>`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    session_backend: Literal["memory"] = Field(
+        "memory",
+        description="Where handshake-era sessions, session state and handles live: memory (this process only).",
+    )
+    session_ttl_seconds: int = Field(
+        1800, gt=0, description="A session (and its state) expires after this many seconds without a request."
+    )
+    max_sessions: int = Field(
+        10_000, gt=0, description="Open sessions allowed at once; a new session past it gets 503 with Retry-After."
+    )
+    max_sessions_per_client: int = Field(
+        1_000,
+        gt=0,
+        description="Open sessions one client may hold (keyed by the authenticated principal, else the address).",
+    )
+    transport_idle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A session's live transport is released after this idle time and rebuilt from the session's "
+        "record on its next request, so idle sessions cost little memory.",
+    )
+    sweep_interval_seconds: float = Field(
+        15.0, gt=0, description="How often expired sessions and handles are swept out of memory."
+    )
+    handle_ttl_seconds: int = Field(
+        3600, gt=0, description="A handle minted for a tool (2026-07-28 state) expires after this many idle seconds."
+    )
+    retry_after_seconds: int = Field(
+        5, gt=0, description="The Retry-After value sent with 503 answers (session cap reached, draining)."
+    )
+    shutdown_grace_seconds: float = Field(
+        25.0,
+        ge=0,
+        description="On SIGTERM: stop being ready, let in-flight requests finish for at most this long, then exit.",
+    )
+    allowed_hosts: CommaList = Field(
+        default_factory=lambda: ["localhost:*", "127.0.0.1:*", "[::1]:*"],
+        description="Host header values accepted (DNS-rebinding protection), comma-separated; 'host:*' allows any "
+        "port; '*' turns the check off.",
+    )
+    allowed_origins: CommaList = Field(
+        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"],
+        description="Origin header values accepted when a request carries one, comma-separated; '*' allows any.",
+    )
+    auth_token_file: Path | None = Field(
+        None,
+        description="A file of bearer tokens, one a line; when set, every /mcp request needs one of them, and "
+        "sessions are bound to the token that opened them.",
+    )
+    max_request_body_bytes: int = Field(
+        4 * 1024 * 1024, gt=0, description="Larger request bodies get 413 before they are parsed."
+    )
+    json_response: bool = Field(
+        False,
+        description="Answer handshake-era POSTs with a JSON body instead of an SSE stream (faster, but tools "
+        "cannot then send requests to the client mid-call).",
+    )
+    replica_name: str = Field(
+        default_factory=socket.gethostname, description="This replica's name, in logs and the demo's whoami."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as plain text or as JSON objects.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
+    access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log).")
+    gc_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="The Python collector's generation-0 threshold (700 is Python's default; higher cuts pauses "
+        "as sessions pile up); 0 leaves Python's default.",
+    )
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("auth_token_file")
+    @classmethod
+    def _token_file_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no readable file at {value}")
+        return value
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return f"{ENV_PREFIX}{field.upper()}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings (what the operator renders into a pod)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            if isinstance(value, list):
+                rendered = ",".join(value)
+            elif isinstance(value, bool):
+                rendered = "true" if value else "false"
+            else:
+                rendered = str(value)
+            env[self.env_name(name)] = rendered
+        return env
+
+
+class SettingsError(Exception):
+    """A setting could not be read; the message names the environment variable."""
+
+
+def describe_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        lines.append(f"{RuntimeSettings.env_name(field)}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings() -> RuntimeSettings:
+    """Read the settings from the environment, or raise SettingsError naming each bad variable."""
+    try:
+        return RuntimeSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_errors(error)) from None
