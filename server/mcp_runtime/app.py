@@ -13,7 +13,6 @@ from typing import Any
 
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -23,9 +22,11 @@ from mcp_runtime.backends.memory import MemoryBackend
 from mcp_runtime.jsonrpc_errors import error_response
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from mcp_runtime.request_head import RequestHead, read_head
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
-from mcp_runtime.sessions import SessionManager, era_of
+from mcp_runtime.sessions import SessionManager
 from mcp_runtime.settings import RuntimeSettings
+from mcp_runtime.streams import LocalStreamHub
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ class RuntimeApp:
             transport_idle_seconds=settings.transport_idle_seconds,
             sweep_interval_seconds=settings.sweep_interval_seconds,
             retry_after_seconds=settings.retry_after_seconds,
+            hub=LocalStreamHub(),
+            stream_keepalive_seconds=settings.stream_keepalive_seconds,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,9 +158,8 @@ class RuntimeApp:
         await JSONResponse({"ready": True})(scope, receive, send)
 
     async def _mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
         started = time.perf_counter()
-        era = era_of(scope)
+        head = read_head(scope)
         status = 0
 
         async def send_counted(message: Message) -> None:
@@ -166,38 +168,37 @@ class RuntimeApp:
                 status = message["status"]
             await send(message)
 
-        counted = method == "POST"
+        counted = head.method == "POST"
         if counted:
             self.lifecycle.request_started()
             self.metrics.in_flight.inc()
         try:
-            await self._mcp_checked(scope, receive, send_counted)
+            await self._mcp_checked(head, scope, receive, send_counted)
         finally:
             if counted:
                 self.lifecycle.request_finished()
                 self.metrics.in_flight.dec()
-            self.metrics.requests.labels(era, method, str(status)).inc()
-            self.metrics.request_duration.labels(era, method).observe(time.perf_counter() - started)
+            self.metrics.observe_request(head.era, head.method, status, time.perf_counter() - started)
 
-    async def _mcp_checked(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
+    async def _mcp_checked(self, head: RequestHead, scope: Scope, receive: Receive, send: Send) -> None:
+        method = head.method
         if method not in ("POST", "GET", "DELETE"):
             await error_response(405, "Method Not Allowed", headers={"Allow": "GET, POST, DELETE"})(
                 scope, receive, send
             )
             return
-        refusal = self.guard.check_headers(scope)
+        refusal = self.guard.check_headers(head)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        principal = self.guard.authenticate(scope)
+        principal = self.guard.authenticate(head)
         if isinstance(principal, Response):
             await principal(scope, receive, send)
             return
         body = b""
         if method == "POST":
             limit = self.settings.max_request_body_bytes
-            declared = Headers(scope=scope).get("content-length", "")
+            declared = head.content_length or ""
             try:
                 if declared.isdigit() and int(declared) > limit:
                     raise BodyTooLarge
@@ -208,7 +209,7 @@ class RuntimeApp:
             receive = replay(body, receive)
         token = current_principal.set(principal)
         try:
-            await self.manager.handle(scope, receive, send, body, principal)
+            await self.manager.handle(head, scope, receive, send, body, principal)
         except BackendUnavailable as error:
             await error_response(
                 503,

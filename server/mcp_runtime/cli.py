@@ -64,6 +64,8 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings) -> int
         port=port,
         log_config=log_config,
         access_log=settings.access_log,
+        loop=settings.event_loop,
+        http=settings.http_parser,
         timeout_graceful_shutdown=1,
         lifespan="on",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -54,6 +56,20 @@ class RuntimeMetrics:
         )
         self.in_flight = Gauge("mcp_runtime_requests_in_flight", "POST requests being served.", registry=r)
         self.draining = Gauge("mcp_runtime_draining", "1 while the process drains before exit.", registry=r)
+
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, era: str, method: str, status: int, seconds: float) -> None:
+        key = (era, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(era, method, str(status)), self.request_duration.labels(era, method))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def rejected(self, reason: str) -> None:
+        self.sessions_rejected.labels(reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,11 +15,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import Scope
 
 from mcp_runtime.jsonrpc_errors import error_response
+from mcp_runtime.request_head import RequestHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,27 +61,24 @@ class RequestGuard:
         self.allowed_origins = allowed_origins
         self.token_digests = token_digests
 
-    def check_headers(self, scope: Scope) -> Response | None:
-        headers = Headers(scope=scope)
-        host = headers.get("host", "")
+    def check_headers(self, head: RequestHead) -> Response | None:
+        host = head.host or ""
         if not _matches(host, self.allowed_hosts):
             return error_response(421, f"Host {host[:100]!r} is not allowed (MCP_ALLOWED_HOSTS)")
-        origin = headers.get("origin")
+        origin = head.origin
         if origin is not None and not _matches(origin, self.allowed_origins):
             return error_response(403, f"Origin {origin[:100]!r} is not allowed (MCP_ALLOWED_ORIGINS)")
-        if scope["method"] == "POST":
-            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if head.method == "POST":
+            content_type = (head.content_type or "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 return error_response(415, "Unsupported Media Type: Content-Type must be application/json")
         return None
 
-    def authenticate(self, scope: Scope) -> Principal | Response:
+    def authenticate(self, head: RequestHead) -> Principal | Response:
         """The request's principal, or a 401 answer."""
-        client = scope.get("client")
-        address = f"addr:{client[0]}" if client else "addr:unknown"
         if self.token_digests is None:
-            return Principal(owner=None, client_key=address)
-        authorization = Headers(scope=scope).get("authorization", "")
+            return Principal(owner=None, client_key=f"addr:{head.client}")
+        authorization = head.authorization or ""
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token:
             digest = token_digest(token.strip())

@@ -20,16 +20,15 @@ from typing import Any
 import anyio
 import pydantic_core
 from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.runner import serve_connection
-from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http import GET_STREAM_KEY, EventMessage, StreamableHTTPServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.transport_context import TransportContext
 from mcp_types import PARSE_ERROR, InitializeRequestParams
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -37,12 +36,13 @@ from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimi
 from mcp_runtime.jsonrpc_errors import error_response, session_not_found, unavailable
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import RuntimeMetrics
+from mcp_runtime.request_head import RequestHead
 from mcp_runtime.security import Principal
+from mcp_runtime.streams import StreamBusy, StreamHub, serve_sse
 
 logger = logging.getLogger(__name__)
 
-SESSION_HEADER = "mcp-session-id"
-VERSION_HEADER = "mcp-protocol-version"
+STANDALONE_BUFFER = 16
 
 # The SDK transports do no Host/Origin checks of their own: the runtime's RequestGuard already did them,
 # with JSON-RPC error bodies.
@@ -65,11 +65,6 @@ class LiveSession:
         return not self.transport.is_terminated and not (scope is not None and scope.cancel_called)
 
 
-def era_of(scope: Scope) -> str:
-    version = Headers(scope=scope).get(VERSION_HEADER)
-    return "handshake" if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS else "modern"
-
-
 class SessionManager:
     """Serves the MCP endpoint for one MCP server: handshake-era sessions and 2026-07-28 requests."""
 
@@ -84,6 +79,8 @@ class SessionManager:
         transport_idle_seconds: float,
         sweep_interval_seconds: float,
         retry_after_seconds: int,
+        hub: StreamHub,
+        stream_keepalive_seconds: float,
     ) -> None:
         self.server = server
         self.backend = backend
@@ -93,6 +90,8 @@ class SessionManager:
         self.transport_idle_seconds = transport_idle_seconds
         self.sweep_interval_seconds = sweep_interval_seconds
         self.retry_after = retry_after_seconds
+        self.hub = hub
+        self.stream_keepalive_seconds = stream_keepalive_seconds
         self._live: dict[str, LiveSession] = {}
         self._task_group: TaskGroup | None = None
         self._lifespan_state: Any = None
@@ -116,18 +115,20 @@ class SessionManager:
 
     # Routing
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, body: bytes, principal: Principal) -> None:
+    async def handle(
+        self, head: RequestHead, scope: Scope, receive: Receive, send: Send, body: bytes, principal: Principal
+    ) -> None:
         """Serve one request to the MCP endpoint (headers already checked, body already read)."""
-        headers = Headers(scope=scope)
-        version = headers.get(VERSION_HEADER)
-        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        if head.modern:
             await self._handle_modern(scope, receive, send)
             return
-        session_id = headers.get(SESSION_HEADER)
+        session_id = head.session_id
         if session_id is None:
             await self._open_session(scope, receive, send, body, principal)
-        elif scope["method"] == "DELETE":
+        elif head.method == "DELETE":
             await self._delete_session(session_id, scope, receive, send, principal)
+        elif head.method == "GET":
+            await self._serve_get_stream(session_id, head, scope, receive, send, principal)
         else:
             await self._serve_session(session_id, scope, receive, send, principal)
 
@@ -153,7 +154,7 @@ class SessionManager:
             await error_response(400, "Bad Request: Missing session ID")(scope, receive, send)
             return
         if self.lifecycle.draining:
-            self.metrics.sessions_rejected.labels("draining").inc()
+            self.metrics.rejected("draining")
             await unavailable("Server is shutting down; open the session on another replica", self.retry_after)(
                 scope, receive, send
             )
@@ -165,12 +166,12 @@ class SessionManager:
         try:
             await self.backend.admit(record)
         except SessionLimitReached as refused:
-            self.metrics.sessions_rejected.labels(f"{refused.scope}_limit").inc()
+            self.metrics.rejected(f"{refused.scope}_limit")
             logger.warning("refused a new session: %s", refused)
             await unavailable(str(refused), self.retry_after)(scope, receive, send)
             return
         except BackendUnavailable as error:
-            self.metrics.sessions_rejected.labels("backend_unavailable").inc()
+            self.metrics.rejected("backend_unavailable")
             await unavailable(f"Session store unavailable: {error}", self.retry_after)(scope, receive, send)
             return
 
@@ -220,6 +221,14 @@ class SessionManager:
         await self._serve_live(live, scope, receive, send)
 
     async def _serve_live(self, live: LiveSession, scope: Scope, receive: Receive, send: Send) -> int | None:
+        """Let the live transport answer; returns the status while the session's envelope is not yet saved."""
+        if live.envelope_saved:
+            live.in_flight += 1
+            try:
+                await live.transport.handle_request(scope, receive, send)
+            finally:
+                live.in_flight -= 1
+            return None
         status: int | None = None
 
         async def watch(message: Message) -> None:
@@ -248,10 +257,43 @@ class SessionManager:
             return
         await self.backend.delete(session_id)
         await self._drop_live(session_id)
+        self.hub.close(session_id)
         self.metrics.sessions_deleted.inc()
         self.metrics.sessions_active.set(await self.backend.count())
         logger.info("session deleted", extra={"session": session_id})
         await Response(status_code=200)(scope, receive, send)
+
+    # GET streams
+
+    async def _serve_get_stream(
+        self, session_id: str, head: RequestHead, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        accept = (head.accept or "").lower()
+        if "text/event-stream" not in accept and "text/*" not in accept and "*/*" not in accept:
+            await error_response(406, "Not Acceptable: Client must accept text/event-stream")(scope, receive, send)
+            return
+        record = await self.backend.get(session_id)
+        if record is None or record.owner != who.owner or record.protocol_version is None:
+            await session_not_found()(scope, receive, send)
+            return
+        try:
+            subscription = self.hub.subscribe(session_id)
+            messages = subscription.__enter__()
+        except StreamBusy:
+            await error_response(409, "Conflict: Only one SSE stream is allowed per session")(scope, receive, send)
+            return
+        try:
+            await serve_sse(messages, session_id, self.stream_keepalive_seconds, receive, send)
+        finally:
+            subscription.__exit__(None, None, None)
+
+    async def _forward_standalone(self, session_id: str, messages: MemoryObjectReceiveStream[EventMessage]) -> None:
+        """Hand what the session sends outside any request (notifications) to whoever holds its GET stream."""
+        async with messages:
+            async for event in messages:
+                payload = event.message.model_dump_json(by_alias=True, exclude_unset=True)
+                if not await self.hub.publish(session_id, payload):
+                    logger.debug("session %s has no GET stream; dropped a server message", session_id[:64])
 
     # Live transports
 
@@ -289,12 +331,18 @@ class SessionManager:
                 if record is not None:
                     _restore(connection, record)
                 live.connection = connection
+                # Standalone messages go to the hub instead of a GET stream inside the transport.
+                standalone = anyio.create_memory_object_stream[EventMessage](STANDALONE_BUFFER)
+                transport._request_streams[GET_STREAM_KEY] = standalone
                 task_status.started()
                 idle_scope = transport.idle_scope or anyio.CancelScope()
-                with idle_scope:
-                    await serve_connection(
-                        self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
-                    )
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._forward_standalone, live.session_id, standalone[1])
+                    with idle_scope:
+                        await serve_connection(
+                            self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                        )
+                    tg.cancel_scope.cancel()
         except Exception:
             logger.exception("session %s crashed", live.session_id)
         finally:
@@ -322,9 +370,12 @@ class SessionManager:
         for live in list(self._live.values()):
             if live.in_flight:
                 await self.backend.touch(live.session_id)
+        for session_id in self.hub.subscribed():
+            await self.backend.touch(session_id)
         expired = await self.backend.sweep()
         for session_id in expired:
             await self._drop_live(session_id)
+            self.hub.close(session_id)
         if expired:
             self.metrics.sessions_expired.inc(len(expired))
             logger.info("expired %d idle sessions", len(expired))

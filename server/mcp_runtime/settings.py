@@ -39,10 +39,13 @@ class RuntimeSettings(BaseSettings):
         description="Open sessions one client may hold (keyed by the authenticated principal, else the address).",
     )
     transport_idle_seconds: float = Field(
-        30.0,
+        10.0,
         gt=0,
         description="A session's live transport is released after this idle time and rebuilt from the session's "
         "record on its next request, so idle sessions cost little memory.",
+    )
+    stream_keepalive_seconds: float = Field(
+        15.0, gt=0, description="A GET stream with nothing to send gets an SSE comment this often, so proxies keep it."
     )
     sweep_interval_seconds: float = Field(
         15.0, gt=0, description="How often expired sessions and handles are swept out of memory."
@@ -85,6 +88,12 @@ class RuntimeSettings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", description="Log lines as plain text or as JSON objects.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto", description="The event loop: auto takes uvloop when it is installed (it is a dependency)."
+    )
+    http_parser: Literal["auto", "h11", "httptools"] = Field(
+        "auto", description="The HTTP/1.1 parser: auto takes httptools when it is installed (it is a dependency)."
+    )
     access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log).")
     gc_threshold: int = Field(
         50_000,

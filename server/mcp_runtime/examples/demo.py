@@ -78,6 +78,26 @@ async def ask(question: str, reply: Annotated[Answer, Resolve(_ask_client)]) -> 
     return reply.answer
 
 
+_note = {"text": ""}
+
+
+@app.tool()
+async def note_set(ctx: Context, text: str) -> str:
+    """Change the resource demo://note; subscribers hear `notifications/resources/updated`."""
+    _note["text"] = text
+    if ctx.protocol_version and ctx.protocol_version >= "2026-07-28":
+        await ctx.notify_resource_updated("demo://note")  # subscriptions/listen streams
+    else:
+        await ctx.session.send_resource_updated("demo://note")  # this session's GET stream
+    return text
+
+
+@app.resource("demo://note", mime_type="text/plain")
+def note() -> str:
+    """The text last given to note_set."""
+    return _note["text"]
+
+
 @app.resource("demo://replica", mime_type="application/json")
 def replica_resource() -> dict[str, Any]:
     """The replica that served this read."""

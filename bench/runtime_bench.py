@@ -1,0 +1,237 @@
+"""Benchmarks of mcp-runtime's memory backend against the stock `MCPServer.streamable_http_app()`.
+
+    python -m bench.runtime_bench [--passes 3] [--seconds 10] [--only throughput,sessions,memory]
+
+Scenarios (each server one uvicorn worker, pinned to CPU 0; wrk pinned to CPU 1):
+- throughput: `tools/call add` at 1, 8 and 32 connections, handshake era (32 sessions, requests spread over
+  them) and 2026-07-28; calls/s, p50/p99, server and load-generator CPU.
+- sessions: sessions opened per second (initialize + notifications/initialized), 8 connections.
+- memory: resident memory per idle handshake-era session, with and without a GET stream held open.
+
+Servers compared, alternating within each pass so drift hits both alike:
+- plain-stock: the stock app as `app.run("streamable-http")` runs it on `pip install mcp` (asyncio, h11,
+  access log on).
+- plain: the stock app with the access log off (the settings runtime-same uses).
+- runtime-same: mcp-runtime with asyncio, h11, no access log and Python's default GC threshold.
+- runtime: mcp-runtime under its own defaults.
+Results go to bench/results/runtime.json; docs/benchmarks.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from bench.harness import (
+    ADD_CALL,
+    JSON_HEADERS,
+    MODERN_ADD_CALL,
+    MODERN_HEADERS,
+    Server,
+    check_call,
+    open_session,
+    start_plain,
+    start_runtime,
+    wrk,
+)
+
+RESULTS = Path(__file__).parent / "results"
+CONCURRENCY = (1, 8, 32)
+RUNTIME_SAME = {"MCP_EVENT_LOOP": "asyncio", "MCP_HTTP_PARSER": "h11", "MCP_GC_THRESHOLD": "0"}
+MANY = {"MCP_MAX_SESSIONS": "1000000", "MCP_MAX_SESSIONS_PER_CLIENT": "1000000"}
+
+SERVERS: dict[str, Callable[[], Server]] = {
+    "plain-stock": lambda: start_plain("plain-stock", access_log=True),
+    "plain": lambda: start_plain("plain", access_log=False),
+    "runtime-same": lambda: start_runtime("runtime-same", RUNTIME_SAME),
+    "runtime": lambda: start_runtime("runtime", {}),
+}
+
+
+def throughput(server: Server, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with httpx2.Client(timeout=10) as client:
+        sessions = [open_session(server.url, client) for _ in range(32)]
+    session_headers = {"mcp-protocol-version": "2025-11-25"}
+    check_call(server.url, ADD_CALL, {**session_headers, "mcp-session-id": sessions[0]})
+    check_call(server.url, MODERN_ADD_CALL, MODERN_HEADERS)
+    eras = {
+        "handshake": {
+            "MCP_BODY": ADD_CALL,
+            "MCP_SESSIONS": ",".join(sessions),
+            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
+        },
+        "modern": {"MCP_BODY": MODERN_ADD_CALL, "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in MODERN_HEADERS.items())},
+    }
+    for era, env in eras.items():
+        for connections in CONCURRENCY:
+            wrk(server.url, "mcp_post.lua", connections=connections, seconds=2, env=env)  # warm-up
+            cpu0 = server.cpu_seconds()
+            result = wrk(server.url, "mcp_post.lua", connections=connections, seconds=seconds, env=env)
+            result["server_cpu_s"] = server.cpu_seconds() - cpu0
+            result["calls_per_s"] = result["requests"] / (result["duration_us"] / 1e6)
+            out[f"{era}/c{connections}"] = result
+    return out
+
+
+def sessions_per_second(server: Server, seconds: float) -> dict[str, Any]:
+    cpu0 = server.cpu_seconds()
+    result = wrk(server.url, "open_sessions.lua", connections=8, seconds=seconds, env={})
+    result["server_cpu_s"] = server.cpu_seconds() - cpu0
+    result["sessions_per_s"] = result["opened"] / (result["duration_us"] / 1e6)
+    return result
+
+
+async def _hold_get_streams(port: int, sessions: list[str]) -> list[asyncio.StreamWriter]:
+    writers = []
+    for session in sessions:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+            f"Mcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-11-25\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"GET stream refused: {status!r}")
+        writers.append(writer)
+    return writers
+
+
+def idle_memory(server: Server, count: int, settle: float, with_get: bool) -> dict[str, Any]:
+    """Open `count` sessions the way the SDK client does (initialize, initialized, a call, tools/list)."""
+    time.sleep(1.0)
+    with httpx2.Client(timeout=10) as client:
+        for _ in range(20):  # warm every code path before the baseline
+            open_session(server.url, client)
+        time.sleep(1.0)
+        base = server.rss_bytes()
+        sessions = []
+        for _ in range(count):
+            session = open_session(server.url, client)
+            headers = {**JSON_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+            client.post(server.url, content=ADD_CALL, headers=headers).raise_for_status()
+            client.post(server.url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
+            sessions.append(session)
+    loop = asyncio.new_event_loop()
+    writers = loop.run_until_complete(_hold_get_streams(server.port, sessions)) if with_get else []
+    peak = server.rss_bytes()
+    time.sleep(settle)
+    after = server.rss_bytes()
+    for writer in writers:
+        writer.close()
+    loop.close()
+    return {
+        "sessions": count,
+        "get_streams": with_get,
+        "rss_base_mb": base / 2**20,
+        "rss_peak_mb": peak / 2**20,
+        "rss_idle_mb": after / 2**20,
+        "bytes_per_idle_session": (after - base) / count,
+    }
+
+
+def median_of(passes: list[dict[str, Any]], key: str, field: str) -> float:
+    return statistics.median(p[key][field] for p in passes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--only", default="throughput,sessions,memory")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--memory-sessions", type=int, default=2000)
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    names = args.servers.split(",")
+    results: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{len(__import__('os').sched_getaffinity(0))} cores",
+        "command": "python -m bench.runtime_bench "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "throughput": {n: [] for n in names},
+        "sessions": {n: [] for n in names},
+        "memory": {},
+    }
+    for index in range(args.passes):
+        order = names if index % 2 == 0 else list(reversed(names))
+        for name in order:
+            if "throughput" in only:
+                server = SERVERS[name]()
+                try:
+                    results["throughput"][name].append(throughput(server, args.seconds))
+                finally:
+                    server.stop()
+                print(
+                    f"pass {index + 1} {name}: "
+                    + ", ".join(f"{k} {v['calls_per_s']:.0f}/s" for k, v in results["throughput"][name][-1].items()),
+                    flush=True,
+                )
+            if "sessions" in only:
+                server = (
+                    SERVERS[name]()
+                    if name.startswith("plain")
+                    else start_runtime(name, {**(RUNTIME_SAME if name == "runtime-same" else {}), **MANY})
+                )
+                try:
+                    results["sessions"][name].append(sessions_per_second(server, args.seconds))
+                finally:
+                    server.stop()
+                print(
+                    f"pass {index + 1} {name}: sessions {results['sessions'][name][-1]['sessions_per_s']:.0f}/s",
+                    flush=True,
+                )
+    if "memory" in only:
+        for name in ("plain-stock", "runtime"):
+            for with_get in (False, True):
+                server = SERVERS[name]() if name.startswith("plain") else start_runtime(name, MANY)
+                try:
+                    key = f"{name}/{'get' if with_get else 'no-get'}"
+                    results["memory"][key] = idle_memory(server, args.memory_sessions, 15.0, with_get)
+                    print(key, results["memory"][key], flush=True)
+                finally:
+                    server.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "runtime.json").write_text(json.dumps(results, indent=2))
+    print(summary(results))
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines = [
+        "| server | scenario | calls/s | p50 ms | p99 ms | server CPU ms/call | wrk CPU ms/call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, passes in results["throughput"].items():
+        if not passes:
+            continue
+        for key in passes[0]:
+            rps = median_of(passes, key, "calls_per_s")
+            cpu = statistics.median(p[key]["server_cpu_s"] / p[key]["requests"] * 1e3 for p in passes)
+            lg = statistics.median(p[key]["loadgen_cpu_s"] / p[key]["requests"] * 1e3 for p in passes)
+            lines.append(
+                f"| {name} | {key} | {rps:.0f} | {median_of(passes, key, 'p50_us') / 1e3:.1f} | "
+                f"{median_of(passes, key, 'p99_us') / 1e3:.1f} | {cpu:.2f} | {lg:.3f} |"
+            )
+    for name, passes in results["sessions"].items():
+        if passes:
+            rate = statistics.median(p["sessions_per_s"] for p in passes)
+            cpu = statistics.median(p["server_cpu_s"] / max(1, p["opened"]) * 1e3 for p in passes)
+            lines.append(f"| {name} | sessions opened | {rate:.0f}/s | | | {cpu:.2f} per session | |")
+    for key, m in results["memory"].items():
+        lines.append(f"| {key} | idle memory | {m['bytes_per_idle_session'] / 1024:.1f} KB/session | | | | |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+-- POSTs one captured MCP request again and again.
+-- MCP_BODY: the JSON-RPC body; MCP_HEADERS: extra headers "name:value|name:value";
+-- MCP_SESSIONS: session ids, comma-separated; each request takes the next one (none for 2026-07-28).
+wrk.method = "POST"
+wrk.body = os.getenv("MCP_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+for name, value in string.gmatch(os.getenv("MCP_HEADERS") or "", "([^|:]+):([^|]+)") do
+  wrk.headers[name] = value
+end
+
+local sessions = {}
+for sid in string.gmatch(os.getenv("MCP_SESSIONS") or "", "[^,]+") do
+  table.insert(sessions, sid)
+end
+local n = #sessions
+local i = 0
+if n > 0 then
+  request = function()
+    i = i + 1
+    wrk.headers["Mcp-Session-Id"] = sessions[(i % n) + 1]
+    return wrk.format()
+  end
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"non2xx": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
