@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,sessions,memory")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--memory-sessions", type=int, default=2000)
+    parser.add_argument("--settle", type=float, default=30.0, help="idle seconds before memory is read")
     args = parser.parse_args()
     only = set(args.only.split(","))
     names = args.servers.split(",")
@@ -198,7 +199,7 @@ def main() -> None:
                 server = SERVERS[name]() if name.startswith("plain") else start_runtime(name, MANY)
                 try:
                     key = f"{name}/{'get' if with_get else 'no-get'}"
-                    results["memory"][key] = idle_memory(server, args.memory_sessions, 15.0, with_get)
+                    results["memory"][key] = idle_memory(server, args.memory_sessions, args.settle, with_get)
                     print(key, results["memory"][key], flush=True)
                 finally:
                     server.stop()

@@ -6,11 +6,13 @@ what is needed (guard, authenticate, read the body once, count, time).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from starlette.responses import JSONResponse, Response
@@ -19,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from mcp_runtime import state
 from mcp_runtime.backends import BackendUnavailable, SessionBackend
 from mcp_runtime.backends.memory import MemoryBackend
+from mcp_runtime.backends.redis_backend import RedisBackend
 from mcp_runtime.jsonrpc_errors import error_response
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
@@ -55,7 +58,31 @@ def lowlevel_server(app: MCPServer) -> Server[Any]:
     return server
 
 
+def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
+    """A client for MCP_REDIS_URL; a password in the URL wins over MCP_REDIS_PASSWORD_FILE."""
+    assert settings.redis_url is not None
+    password = settings.redis_password_file.read_text().strip() if settings.redis_password_file else None
+    timeout = settings.redis_timeout_seconds
+    client: aioredis.Redis = aioredis.Redis.from_url(
+        settings.redis_url,
+        password=password,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=15,
+    )
+    return client
+
+
 def make_backend(settings: RuntimeSettings) -> SessionBackend:
+    if settings.session_backend == "redis":
+        return RedisBackend(
+            redis_client(settings),
+            key_prefix=settings.redis_key_prefix,
+            session_ttl=settings.session_ttl_seconds,
+            max_sessions=settings.max_sessions,
+            max_sessions_per_client=settings.max_sessions_per_client,
+        )
     return MemoryBackend(
         session_ttl=settings.session_ttl_seconds,
         max_sessions=settings.max_sessions,
@@ -232,6 +259,9 @@ class RuntimeApp:
             logger.exception("start-up failed")
             await send({"type": "lifespan.startup.failed", "message": str(error)})
             return
+        # Everything alive now (modules, the app) lives as long as the process: keep it out of collections.
+        gc.collect()
+        gc.freeze()
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         try:

@@ -9,6 +9,7 @@ rebuilt from the record on the next one, already initialized (`Connection.for_lo
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -93,6 +94,7 @@ class SessionManager:
         self.hub = hub
         self.stream_keepalive_seconds = stream_keepalive_seconds
         self._live: dict[str, LiveSession] = {}
+        self._released_since_sweep = 0
         self._task_group: TaskGroup | None = None
         self._lifespan_state: Any = None
 
@@ -349,6 +351,7 @@ class SessionManager:
             if self._live.get(live.session_id) is live:
                 del self._live[live.session_id]
                 self.metrics.transports_live.set(len(self._live))
+            self._released_since_sweep += 1
             await self._terminate(live)
 
     async def _drop_live(self, session_id: str) -> None:
@@ -380,6 +383,11 @@ class SessionManager:
             self.metrics.sessions_expired.inc(len(expired))
             logger.info("expired %d idle sessions", len(expired))
         self.metrics.sessions_active.set(await self.backend.count())
+        if self._released_since_sweep:
+            # A released transport is a cycle of tasks, scopes and streams: only the cyclic collector frees
+            # it, and with a raised MCP_GC_THRESHOLD it would wait long. Collect once a sweep, when needed.
+            self._released_since_sweep = 0
+            gc.collect()
         return len(expired)
 
     async def _sweep_forever(self) -> None:

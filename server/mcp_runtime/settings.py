@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "MCP_"
@@ -23,9 +23,29 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    session_backend: Literal["memory"] = Field(
+    session_backend: Literal["memory", "redis"] = Field(
         "memory",
-        description="Where handshake-era sessions, session state and handles live: memory (this process only).",
+        description="Where sessions, session state and handles live: memory (this process only) or redis "
+        "(shared by every replica; needs MCP_REDIS_URL).",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis:// or rediss:// (TLS) URL of the session store, e.g. redis://user:pass@host:6379/0.",
+    )
+    redis_password_file: Path | None = Field(
+        None, description="A file holding the Redis password (used when the URL carries none)."
+    )
+    redis_key_prefix: str = Field(
+        "mcp:", min_length=1, description="Prefix of every Redis key, so several servers can share one Redis."
+    )
+    redis_timeout_seconds: float = Field(
+        2.0, gt=0, description="Redis connect and command timeout; past it the request gets 503."
+    )
+    event_log_length: int = Field(
+        1000,
+        ge=1,
+        description="Server messages kept per session (redis backend) for a GET stream resumed with "
+        "Last-Event-ID; they expire with the session.",
     )
     session_ttl_seconds: int = Field(
         1800, gt=0, description="A session (and its state) expires after this many seconds without a request."
@@ -39,7 +59,7 @@ class RuntimeSettings(BaseSettings):
         description="Open sessions one client may hold (keyed by the authenticated principal, else the address).",
     )
     transport_idle_seconds: float = Field(
-        10.0,
+        2.0,
         gt=0,
         description="A session's live transport is released after this idle time and rebuilt from the session's "
         "record on its next request, so idle sessions cost little memory.",
@@ -109,7 +129,15 @@ class RuntimeSettings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("auth_token_file")
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> RuntimeSettings:
+        if self.session_backend == "redis" and not self.redis_url:
+            raise ValueError("MCP_REDIS_URL is required when MCP_SESSION_BACKEND=redis")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("MCP_REDIS_URL must start with redis://, rediss:// or unix://")
+        return self
+
+    @field_validator("auth_token_file", "redis_password_file")
     @classmethod
     def _token_file_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -143,7 +171,10 @@ class SettingsError(Exception):
 def describe_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
+        if not item["loc"]:
+            lines.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
+        field = str(item["loc"][0])
         lines.append(f"{RuntimeSettings.env_name(field)}: {item['msg']} (got {item.get('input')!r})")
     return "invalid settings:\n  " + "\n  ".join(lines)
 

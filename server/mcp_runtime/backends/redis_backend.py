@@ -1,0 +1,317 @@
+"""The redis backend: session records, session state and handles shared by every replica.
+
+Keys (all under MCP_REDIS_KEY_PREFIX, default `mcp:`), every per-session key with a TTL:
+- `s:{id}`  hash: the session record (client key, owner, created, protocol version, client params);
+- `st:{id}` hash: the session's state for tools (field -> JSON);
+- `sessions` sorted set: session ids scored by expiry (ms), for the global cap and for counting expiries;
+- `c:{client}` sorted set: the client's session ids scored by expiry, for the per-client cap;
+- `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON).
+Caps, touches and deletes are Lua scripts, so each is atomic across replicas. Times are Redis's own clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from mcp_runtime.backends.base import BackendUnavailable, HandleError, SessionLimitReached, SessionRecord
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+ADMIT = (
+    _NOW
+    + """
+-- KEYS: sessions, client set, record; ARGV: ttl_ms, max, max_per_client, id, client_key, owner
+if redis.call('ZCOUNT', KEYS[1], now, '+inf') >= tonumber(ARGV[2]) then return 1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 2 end
+local expires = now + tonumber(ARGV[1])
+redis.call('ZADD', KEYS[1], expires, ARGV[4])
+redis.call('ZADD', KEYS[2], expires, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'ck', ARGV[5], 'o', ARGV[6], 'c', now)
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+return 0
+"""
+)
+
+TOUCH = (
+    _NOW
+    + """
+-- KEYS: record, state, sessions; ARGV: ttl_ms, id, client-set prefix
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+local expires = now + tonumber(ARGV[1])
+redis.call('ZADD', KEYS[3], 'XX', expires, ARGV[2])
+local ck = redis.call('HGET', KEYS[1], 'ck')
+if ck then
+  redis.call('ZADD', ARGV[3] .. ck, 'XX', expires, ARGV[2])
+  redis.call('PEXPIRE', ARGV[3] .. ck, ARGV[1])
+end
+return 1
+"""
+)
+
+COMPLETE = """
+-- KEYS: record; ARGV: protocol version, client params
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'pv', ARGV[1], 'cp', ARGV[2])
+return 1
+"""
+
+DELETE = """
+-- KEYS: record, state, sessions, events; ARGV: id, client-set prefix
+local ck = redis.call('HGET', KEYS[1], 'ck')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ck then redis.call('ZREM', ARGV[2] .. ck, ARGV[1]) return 1 end
+return 0
+"""
+
+SWEEP = (
+    _NOW
+    + """
+-- KEYS: sessions. Removes (and so counts once, whichever replica sweeps) the sessions past their expiry.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 5000)
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids
+"""
+)
+
+COUNT = _NOW + "return redis.call('ZCOUNT', KEYS[1], now, '+inf')\n"
+
+STATE_SET = """
+-- KEYS: record, state; ARGV: field, value
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+"""
+
+STATE_INCREMENT = """
+-- KEYS: record, state; ARGV: field, by
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return {0, 0} end
+local value = redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {1, value}
+"""
+
+_OWNED = """
+local owner = redis.call('HGET', KEYS[1], 'o')
+if not owner or owner ~= ARGV[1] then return false end
+redis.call('PEXPIRE', KEYS[1], redis.call('HGET', KEYS[1], 't'))
+"""
+
+HANDLE_GET = _OWNED + "return redis.call('HGETALL', KEYS[1])\n"
+
+HANDLE_INCREMENT = _OWNED + "return {redis.call('HINCRBY', KEYS[1], 'd:' .. ARGV[2], ARGV[3])}\n"
+
+HANDLE_SET = (
+    _OWNED
+    + """
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 2) == 'd:' then redis.call('HDEL', KEYS[1], field) end
+end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], 'd:' .. ARGV[i], ARGV[i + 1]) end
+return {1}
+"""
+)
+
+HANDLE_DELETE = _OWNED + "redis.call('DEL', KEYS[1]) return {1}\n"
+
+
+def _owner(owner: str | None) -> str:
+    return owner or "-"
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        key_prefix: str,
+        session_ttl: float,
+        max_sessions: int,
+        max_sessions_per_client: int,
+    ) -> None:
+        self.redis = client
+        self.prefix = key_prefix
+        self.ttl_ms = int(session_ttl * 1000)
+        self.max_sessions = max_sessions
+        self.max_sessions_per_client = max_sessions_per_client
+        self._sessions_key = f"{key_prefix}sessions"
+        self._client_prefix = f"{key_prefix}c:"
+        r = client
+        self._admit = r.register_script(ADMIT)
+        self._touch = r.register_script(TOUCH)
+        self._complete = r.register_script(COMPLETE)
+        self._delete = r.register_script(DELETE)
+        self._sweep = r.register_script(SWEEP)
+        self._count = r.register_script(COUNT)
+        self._state_set = r.register_script(STATE_SET)
+        self._state_increment = r.register_script(STATE_INCREMENT)
+        self._handle_get = r.register_script(HANDLE_GET)
+        self._handle_increment = r.register_script(HANDLE_INCREMENT)
+        self._handle_set = r.register_script(HANDLE_SET)
+        self._handle_delete = r.register_script(HANDLE_DELETE)
+
+    def key(self, kind: str, ident: str) -> str:
+        return f"{self.prefix}{kind}:{ident}"
+
+    @staticmethod
+    async def _call(awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise BackendUnavailable(f"redis: {error}") from None
+        except ResponseError as error:
+            if "LOADING" in str(error) or "READONLY" in str(error) or "MASTERDOWN" in str(error):
+                raise BackendUnavailable(f"redis: {error}") from None
+            raise
+
+    async def start(self) -> None:
+        # Not fatal: the replica starts unready and recovers by itself when Redis answers.
+        if not await self.ready():
+            logger.warning("redis is not reachable yet; /readyz fails until it is")
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    # Sessions
+
+    async def admit(self, record: SessionRecord) -> None:
+        sid = record.session_id
+        keys = [self._sessions_key, self._client_prefix + record.client_key, self.key("s", sid)]
+        args: list[str | int] = [
+            self.ttl_ms,
+            self.max_sessions,
+            self.max_sessions_per_client,
+            sid,
+            record.client_key,
+            _owner(record.owner),
+        ]
+        refused = await self._call(self._admit(keys=keys, args=args))
+        if refused == 1:
+            raise SessionLimitReached("server", self.max_sessions)
+        if refused == 2:
+            raise SessionLimitReached("client", self.max_sessions_per_client)
+
+    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
+        await self._call(self._complete(keys=[self.key("s", session_id)], args=[protocol_version, client_params or ""]))
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        fields: dict[str, str] = await self._call(self.redis.hgetall(self.key("s", session_id)))  # type: ignore[arg-type]
+        if not fields or not await self.touch(session_id):
+            return None
+        owner = fields.get("o", "-")
+        created = float(fields.get("c", 0)) / 1000
+        return SessionRecord(
+            session_id,
+            fields.get("ck", ""),
+            None if owner == "-" else owner,
+            created,
+            created,
+            protocol_version=fields.get("pv") or None,
+            client_params=fields.get("cp") or None,
+        )
+
+    async def touch(self, session_id: str) -> bool:
+        keys = [self.key("s", session_id), self.key("st", session_id), self._sessions_key]
+        return bool(await self._call(self._touch(keys=keys, args=[self.ttl_ms, session_id, self._client_prefix])))
+
+    async def delete(self, session_id: str) -> bool:
+        keys = [self.key("s", session_id), self.key("st", session_id), self._sessions_key, self.key("ev", session_id)]
+        return bool(await self._call(self._delete(keys=keys, args=[session_id, self._client_prefix])))
+
+    async def sweep(self) -> list[str]:
+        expired: list[str] = await self._call(self._sweep(keys=[self._sessions_key]))
+        return list(expired)
+
+    async def count(self) -> int:
+        return int(await self._call(self._count(keys=[self._sessions_key])))
+
+    # Session state
+
+    async def state_get(self, session_id: str, key: str) -> Any:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.key("s", session_id))
+            pipe.hget(self.key("st", session_id), key)
+            exists, value = await self._call(pipe.execute())
+        if not exists:
+            raise KeyError(f"session {session_id[:64]} is unknown or expired")
+        return None if value is None else json.loads(value)
+
+    async def state_set(self, session_id: str, key: str, value: Any) -> None:
+        keys = [self.key("s", session_id), self.key("st", session_id)]
+        if not await self._call(self._state_set(keys=keys, args=[key, json.dumps(value)])):
+            raise KeyError(f"session {session_id[:64]} is unknown or expired")
+
+    async def state_increment(self, session_id: str, key: str, by: int) -> int:
+        keys = [self.key("s", session_id), self.key("st", session_id)]
+        found, value = await self._call(self._state_increment(keys=keys, args=[key, by]))
+        if not found:
+            raise KeyError(f"session {session_id[:64]} is unknown or expired")
+        return int(value)
+
+    async def state_delete(self, session_id: str, key: str) -> None:
+        await self._call(self.redis.hdel(self.key("st", session_id), key))  # type: ignore[misc]
+
+    # Handles
+
+    async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None:
+        ttl_ms = int(ttl * 1000)
+        mapping: dict[str | bytes | int | float, str | bytes | int | float] = {"o": _owner(owner), "t": ttl_ms}
+        mapping.update({f"d:{k}": json.dumps(v) for k, v in data.items()})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("h", handle), mapping=mapping)  # type: ignore[arg-type]
+            pipe.pexpire(self.key("h", handle), ttl_ms)
+            await self._call(pipe.execute())
+
+    async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]:
+        flat = await self._call(self._handle_get(keys=[self.key("h", handle)], args=[_owner(owner)]))
+        if not flat:
+            raise HandleError(handle)
+        pairs = dict(zip(flat[::2], flat[1::2], strict=True))
+        return {k[2:]: json.loads(v) for k, v in pairs.items() if k.startswith("d:")}
+
+    async def handle_set(self, handle: str, owner: str | None, data: dict[str, Any]) -> None:
+        args: list[Any] = [_owner(owner)]
+        for k, v in data.items():
+            args += [k, json.dumps(v)]
+        if not await self._call(self._handle_set(keys=[self.key("h", handle)], args=args)):
+            raise HandleError(handle)
+
+    async def handle_increment(self, handle: str, owner: str | None, key: str, by: int) -> int:
+        try:
+            result = await self._call(
+                self._handle_increment(keys=[self.key("h", handle)], args=[_owner(owner), key, by])
+            )
+        except ResponseError as error:
+            raise ValueError(f"{key} of handle {handle[:64]} is not an integer") from error
+        if not result:
+            raise HandleError(handle)
+        return int(result[0])
+
+    async def handle_delete(self, handle: str, owner: str | None) -> None:
+        if not await self._call(self._handle_delete(keys=[self.key("h", handle)], args=[_owner(owner)])):
+            raise HandleError(handle)
