@@ -27,6 +27,7 @@ from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from mcp_runtime.request_head import RequestHead, read_head
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
+from mcp_runtime.session_events import LocalEvents, RedisEvents, SessionEvents
 from mcp_runtime.sessions import SessionManager
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.streams import LocalStreamHub
@@ -90,6 +91,17 @@ def make_backend(settings: RuntimeSettings) -> SessionBackend:
     )
 
 
+def make_events(settings: RuntimeSettings, backend: SessionBackend) -> SessionEvents:
+    if isinstance(backend, RedisBackend):
+        return RedisEvents(
+            backend.redis,
+            key_prefix=settings.redis_key_prefix,
+            log_length=settings.event_log_length,
+            log_ttl=settings.session_ttl_seconds,
+        )
+    return LocalEvents()
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -148,6 +160,7 @@ class RuntimeApp:
             sweep_interval_seconds=settings.sweep_interval_seconds,
             retry_after_seconds=settings.retry_after_seconds,
             hub=LocalStreamHub(),
+            events=make_events(settings, self.backend),
             stream_keepalive_seconds=settings.stream_keepalive_seconds,
         )
 

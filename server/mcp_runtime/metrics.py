@@ -54,6 +54,11 @@ class RuntimeMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.answers_forwarded = Counter(
+            "mcp_runtime_answers_forwarded_total",
+            "Client answers to server-to-client requests passed to the replica that asked.",
+            registry=r,
+        )
         self.in_flight = Gauge("mcp_runtime_requests_in_flight", "POST requests being served.", registry=r)
         self.draining = Gauge("mcp_runtime_draining", "1 while the process drains before exit.", registry=r)
 

@@ -16,6 +16,7 @@ _WANTED = {
     b"origin": "origin",
     b"authorization": "authorization",
     b"accept": "accept",
+    b"last-event-id": "last_event_id",
 }
 
 
@@ -31,6 +32,7 @@ class RequestHead:
     origin: str | None = None
     authorization: str | None = None
     accept: str | None = None
+    last_event_id: str | None = None
 
     @property
     def modern(self) -> bool:

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,8 +29,9 @@ from mcp.server.runner import serve_connection
 from mcp.server.streamable_http import GET_STREAM_KEY, EventMessage, StreamableHTTPServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.message import SessionMessage
 from mcp.shared.transport_context import TransportContext
-from mcp_types import PARSE_ERROR, InitializeRequestParams
+from mcp_types import PARSE_ERROR, InitializeRequestParams, jsonrpc_message_adapter
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -39,11 +41,13 @@ from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.request_head import RequestHead
 from mcp_runtime.security import Principal
-from mcp_runtime.streams import StreamBusy, StreamHub, serve_sse
+from mcp_runtime.session_events import SessionEvents
+from mcp_runtime.streams import LocalStreamHub, StreamBusy, serve_sse
 
 logger = logging.getLogger(__name__)
 
 STANDALONE_BUFFER = 16
+ID_BITS = 20
 
 # The SDK transports do no Host/Origin checks of their own: the runtime's RequestGuard already did them,
 # with JSON-RPC error bodies.
@@ -80,7 +84,8 @@ class SessionManager:
         transport_idle_seconds: float,
         sweep_interval_seconds: float,
         retry_after_seconds: int,
-        hub: StreamHub,
+        hub: LocalStreamHub,
+        events: SessionEvents,
         stream_keepalive_seconds: float,
     ) -> None:
         self.server = server
@@ -92,6 +97,10 @@ class SessionManager:
         self.sweep_interval_seconds = sweep_interval_seconds
         self.retry_after = retry_after_seconds
         self.hub = hub
+        self.events = events
+        # Server-to-client request ids start at a random base of this process's, so that ids from different
+        # replicas never collide and an answer's id tells which replica asked.
+        self._id_base = secrets.randbits(31) << ID_BITS
         self.stream_keepalive_seconds = stream_keepalive_seconds
         self._live: dict[str, LiveSession] = {}
         self._released_since_sweep = 0
@@ -103,6 +112,7 @@ class SessionManager:
         async with self.server.lifespan(self.server) as lifespan_state, anyio.create_task_group() as tg:
             self._lifespan_state = lifespan_state
             self._task_group = tg
+            await tg.start(self._run_events)
             tg.start_soon(self._sweep_forever)
             try:
                 yield
@@ -131,6 +141,8 @@ class SessionManager:
             await self._delete_session(session_id, scope, receive, send, principal)
         elif head.method == "GET":
             await self._serve_get_stream(session_id, head, scope, receive, send, principal)
+        elif head.method == "POST" and b'"method"' not in body and await self._forward_answer(session_id, body):
+            await Response(status_code=202)(scope, receive, send)
         else:
             await self._serve_session(session_id, scope, receive, send, principal)
 
@@ -260,10 +272,51 @@ class SessionManager:
         await self.backend.delete(session_id)
         await self._drop_live(session_id)
         self.hub.close(session_id)
+        await self.events.send(session_id, {"t": "ended"})
         self.metrics.sessions_deleted.inc()
         self.metrics.sessions_active.set(await self.backend.count())
         logger.info("session deleted", extra={"session": session_id})
         await Response(status_code=200)(scope, receive, send)
+
+    # Across replicas
+
+    def _asked_here(self, request_id: object) -> bool:
+        return isinstance(request_id, int) and self._id_base <= request_id < self._id_base + (1 << ID_BITS)
+
+    async def _forward_answer(self, session_id: str, body: bytes) -> bool:
+        """A client's answer to a server-to-client request asked by another replica: pass it there."""
+        try:
+            message = pydantic_core.from_json(body)
+        except ValueError:
+            return False
+        if not (isinstance(message, dict) and "id" in message and ("result" in message or "error" in message)):
+            return False
+        if self._asked_here(message["id"]) or not isinstance(message["id"], int):
+            return False
+        record = await self.backend.get(session_id)
+        if record is None:
+            return False  # let the normal path answer 404
+        await self.events.send(session_id, {"t": "answer", "m": body.decode()})
+        self.metrics.answers_forwarded.inc()
+        return True
+
+    async def _run_events(self, *, task_status: TaskStatus[None]) -> None:
+        await self.events.run(self._on_event, task_status=task_status)
+
+    async def _on_event(self, session_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("t")
+        if kind == "message":
+            self.hub.deliver(session_id, event.get("id"), event["m"])
+        elif kind == "answer":
+            live = self._live.get(session_id)
+            message = jsonrpc_message_adapter.validate_json(event["m"])
+            if live is not None and self._asked_here(getattr(message, "id", None)):
+                writer = live.transport._read_stream_writer
+                if writer is not None:
+                    await writer.send(SessionMessage(message))
+        elif kind == "ended":
+            await self._drop_live(session_id)
+            self.hub.close(session_id)
 
     # GET streams
 
@@ -284,18 +337,26 @@ class SessionManager:
         except StreamBusy:
             await error_response(409, "Conflict: Only one SSE stream is allowed per session")(scope, receive, send)
             return
+        await self.events.watch(session_id)
         try:
-            await serve_sse(messages, session_id, self.stream_keepalive_seconds, receive, send)
+            # Watch first, then read the log: nothing published in between is lost (duplicates are skipped).
+            replayed = await self.events.replay(session_id, head.last_event_id) if head.last_event_id else []
+            await serve_sse(messages, session_id, self.stream_keepalive_seconds, receive, send, replayed)
         finally:
             subscription.__exit__(None, None, None)
+            with anyio.CancelScope(shield=True):
+                await self.events.unwatch(session_id)
 
     async def _forward_standalone(self, session_id: str, messages: MemoryObjectReceiveStream[EventMessage]) -> None:
         """Hand what the session sends outside any request (notifications) to whoever holds its GET stream."""
         async with messages:
             async for event in messages:
                 payload = event.message.model_dump_json(by_alias=True, exclude_unset=True)
-                if not await self.hub.publish(session_id, payload):
-                    logger.debug("session %s has no GET stream; dropped a server message", session_id[:64])
+                try:
+                    event_id = await self.events.append(session_id, payload)
+                    await self.events.send(session_id, {"t": "message", "id": event_id, "m": payload})
+                except BackendUnavailable as error:
+                    logger.warning("session %s: a server message was lost: %s", session_id[:64], error)
 
     # Live transports
 
@@ -312,7 +373,12 @@ class SessionManager:
         self._live[session_id] = live
         if previous is not None:
             await self._terminate(previous)
-        await self._task_group.start(self._run_live, live, record)
+        await self.events.watch(session_id)
+        try:
+            await self._task_group.start(self._run_live, live, record)
+        except BaseException:
+            await self.events.unwatch(session_id)
+            raise
         self.metrics.transports_live.set(len(self._live))
         return live
 
@@ -325,6 +391,7 @@ class SessionManager:
                 dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
                     read_stream, write_stream, inline_methods=frozenset({"initialize"})
                 )
+                dispatcher._next_id = self._id_base
                 connection = Connection.for_loop(
                     dispatcher,
                     session_id=live.session_id,
@@ -353,6 +420,8 @@ class SessionManager:
                 self.metrics.transports_live.set(len(self._live))
             self._released_since_sweep += 1
             await self._terminate(live)
+            with anyio.CancelScope(shield=True):
+                await self.events.unwatch(live.session_id)
 
     async def _drop_live(self, session_id: str) -> None:
         live = self._live.pop(session_id, None)
@@ -379,6 +448,7 @@ class SessionManager:
         for session_id in expired:
             await self._drop_live(session_id)
             self.hub.close(session_id)
+            await self.events.send(session_id, {"t": "ended"})
         if expired:
             self.metrics.sessions_expired.inc(len(expired))
             logger.info("expired %d idle sessions", len(expired))

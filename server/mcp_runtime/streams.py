@@ -2,9 +2,9 @@
 
 The SDK holds a session's GET stream inside its transport, so a client that keeps its GET stream open (the
 official client does) pins the whole transport in memory for as long as it is connected. Here the GET stream
-is a light SSE response fed by a hub; the transport forwards its standalone messages to the hub, and can be
-released when idle while the client stays connected. The hub is also the seam where messages cross replicas
-(the redis backend's hub publishes them over Redis).
+is a light SSE response fed by this hub; a live transport forwards its standalone messages through the session
+events (`session_events.py`, in process or over Redis) to whichever replica holds the GET stream, and can be
+released when idle while the client stays connected.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -24,34 +23,23 @@ BUFFER = 64
 
 
 class StreamBusy(Exception):
-    """The session already has a GET stream (the protocol allows one)."""
+    """The session already has a GET stream here (the protocol allows one)."""
 
 
-class StreamHub(Protocol):
-    def subscribe(self, session_id: str) -> contextlib.AbstractContextManager[MemoryObjectReceiveStream[str]]: ...
-
-    async def publish(self, session_id: str, message: str) -> bool:
-        """Deliver a JSON-RPC message to the session's GET stream; False if nobody holds one."""
-        ...
-
-    def close(self, session_id: str) -> None:
-        """End the session's GET stream, if this process holds it (the session ended)."""
-        ...
-
-    def subscribed(self) -> list[str]: ...
+Delivery = tuple[str | None, str]  # (event id for Last-Event-ID, or None; the JSON-RPC message)
 
 
 class LocalStreamHub:
-    """GET streams held by this process."""
+    """The GET streams this process holds, by session id. Messages reach it through the session events."""
 
     def __init__(self) -> None:
-        self._streams: dict[str, MemoryObjectSendStream[str]] = {}
+        self._streams: dict[str, MemoryObjectSendStream[Delivery]] = {}
 
     @contextlib.contextmanager
-    def subscribe(self, session_id: str) -> Iterator[MemoryObjectReceiveStream[str]]:
+    def subscribe(self, session_id: str) -> Iterator[MemoryObjectReceiveStream[Delivery]]:
         if session_id in self._streams:
             raise StreamBusy(session_id)
-        sender, receiver = anyio.create_memory_object_stream[str](BUFFER)
+        sender, receiver = anyio.create_memory_object_stream[Delivery](BUFFER)
         self._streams[session_id] = sender
         try:
             yield receiver
@@ -61,12 +49,15 @@ class LocalStreamHub:
             sender.close()
             receiver.close()
 
-    async def publish(self, session_id: str, message: str) -> bool:
+    def holds(self, session_id: str) -> bool:
+        return session_id in self._streams
+
+    def deliver(self, session_id: str, event_id: str | None, message: str) -> bool:
         sender = self._streams.get(session_id)
         if sender is None:
             return False
         try:
-            sender.send_nowait(message)
+            sender.send_nowait((event_id, message))
         except anyio.WouldBlock:
             logger.warning("GET stream of session %s is not keeping up; a message was dropped", session_id[:64])
             return False
@@ -83,18 +74,26 @@ class LocalStreamHub:
         return list(self._streams)
 
 
-def sse_event(message: str) -> bytes:
-    return b"event: message\r\ndata: " + message.encode() + b"\r\n\r\n"
+def sse_event(event_id: str | None, message: str) -> bytes:
+    head = b"id: " + event_id.encode() + b"\r\n" if event_id else b""
+    return head + b"event: message\r\ndata: " + message.encode() + b"\r\n\r\n"
+
+
+def _event_order(event_id: str) -> tuple[int, int]:
+    millis, _, seq = event_id.partition("-")
+    return (int(millis), int(seq or 0)) if millis.isdigit() and (seq or "0").isdigit() else (0, 0)
 
 
 async def serve_sse(
-    messages: MemoryObjectReceiveStream[str],
+    messages: MemoryObjectReceiveStream[Delivery],
     session_id: str,
     keepalive_seconds: float,
     receive: Receive,
     send: Send,
+    replayed: list[tuple[str, str]] | None = None,
 ) -> None:
-    """Answer a GET with an SSE stream of `messages` until the client leaves or the stream is closed."""
+    """Answer a GET with an SSE stream: `replayed` first, then `messages`, until the client leaves or the
+    stream is closed (the session ended)."""
     await send(
         {
             "type": "http.response.start",
@@ -107,6 +106,10 @@ async def serve_sse(
             ],
         }
     )
+    last_replayed = (0, 0)
+    for kept_id, kept in replayed or []:
+        await send({"type": "http.response.body", "body": sse_event(kept_id, kept), "more_body": True})
+        last_replayed = _event_order(kept_id)
     async with anyio.create_task_group() as tg:
 
         async def until_disconnect() -> None:
@@ -118,8 +121,10 @@ async def serve_sse(
         try:
             while True:
                 with anyio.move_on_after(keepalive_seconds):
-                    message = await messages.receive()
-                    await send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
+                    event_id, message = await messages.receive()
+                    if event_id is not None and _event_order(event_id) <= last_replayed:
+                        continue  # already sent from the log
+                    await send({"type": "http.response.body", "body": sse_event(event_id, message), "more_body": True})
                     continue
                 await send({"type": "http.response.body", "body": b": keep-alive\r\n\r\n", "more_body": True})
         except (anyio.EndOfStream, anyio.ClosedResourceError):
