@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Builds the project's images with no registry: a Debian base made with debootstrap, then the images from
+# the same Dockerfiles users build with Docker (buildah bud, BASE_IMAGE pointing at the local base), and a
+# Redis image from Debian's redis-server. Saves each as a docker-archive under the cache and, given
+# --load, imports them into the local cluster's node.
+#
+#   e2e/images/build.sh [--load] [base|redis|runtime ...]
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${MCP_FLEET_CACHE:-$HOME/.cache/mcp-fleet}
+OUT=$CACHE/images
+SUITE=bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+BASE_REF=localhost/mcp-fleet/python-base:$SUITE
+REDIS_REF=docker.io/mcp-fleet/redis:7.0
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
+RUNTIME_REF=docker.io/mcp-fleet/runtime:$VERSION
+mkdir -p "$OUT"
+log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
+
+load=0
+targets=()
+for arg in "$@"; do
+  case $arg in --load) load=1 ;; *) targets+=("$arg") ;; esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(base redis runtime)
+
+for tool in debootstrap buildah runc; do
+  command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
+
+save() { # ref archive
+  rm -f "$2.tmp"
+  buildah push -q "$1" "docker-archive:$2.tmp:$1" >/dev/null
+  mv "$2.tmp" "$2"
+}
+
+# rootfs_image REF ARCHIVE PACKAGES...: a minimal Debian root filesystem as an image (cached by its inputs).
+rootfs_image() {
+  local ref=$1 archive=$2; shift 2
+  local packages
+  packages=$(IFS=,; echo "$*")
+  local key
+  key=$(echo "$SUITE $packages" | sha256sum | cut -c1-12)
+  if [ -s "$archive" ] && [ -f "$archive.key" ] && [ "$(cat "$archive.key")" = "$key" ]; then
+    buildah images -q "$ref" >/dev/null 2>&1 || buildah pull -q "docker-archive:$archive" >/dev/null
+    return
+  fi
+  log "debootstrap $SUITE with $packages"
+  local work
+  work=$(mktemp -d)
+  debootstrap --variant=minbase --include="$packages" "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  chroot "$work/rootfs" apt-get clean
+  rm -rf "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/var/cache/apt/* "$work/rootfs"/usr/share/doc/* \
+    "$work/rootfs"/usr/share/man/* "$work/rootfs"/usr/share/locale/*
+  tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+  local ctr
+  ctr=$(buildah from scratch)
+  buildah add -q "$ctr" "$work/rootfs.tar" / >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd /bin/bash "$ctr"
+  buildah commit --rm -q "$ctr" "$ref" >/dev/null
+  rm -rf "$work"
+  save "$ref" "$archive"
+  echo "$key" > "$archive.key"
+}
+
+build_base() {
+  rootfs_image "$BASE_REF" "$OUT/python-base-$SUITE.tar" python3 python3-venv ca-certificates
+}
+
+build_redis() {
+  local archive=$OUT/redis-7.0.tar
+  rootfs_image localhost/mcp-fleet/redis-rootfs:$SUITE "$OUT/redis-rootfs-$SUITE.tar" redis-server ca-certificates
+  if [ ! -s "$archive" ] || [ "$OUT/redis-rootfs-$SUITE.tar" -nt "$archive" ]; then
+    log "building $REDIS_REF"
+    local ctr
+    ctr=$(buildah from localhost/mcp-fleet/redis-rootfs:$SUITE)
+    buildah config --user redis --entrypoint '["redis-server"]' --cmd '["--protected-mode", "no"]' --port 6379 "$ctr"
+    buildah commit --rm -q "$ctr" "$REDIS_REF" >/dev/null
+    save "$REDIS_REF" "$archive"
+  fi
+  echo "$archive"
+}
+
+build_from_dockerfile() { # ref dockerfile archive
+  local ref=$1 dockerfile=$2 archive=$3
+  local sum
+  sum=$(cd "$ROOT" && cat "$dockerfile" pyproject.toml README.md $(git ls-files server 2>/dev/null || find server -name '*.py') | sha256sum | cut -c1-12)
+  if [ -s "$archive" ] && [ -f "$archive.key" ] && [ "$(cat "$archive.key")" = "$sum" ]; then
+    echo "$archive"; return
+  fi
+  log "building $ref from $dockerfile"
+  local ca_args=()
+  if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    ca_args=(--volume "$PIP_CERT:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt)
+  fi
+  (cd "$ROOT" && buildah bud -q --runtime runc --network host --isolation chroot --layers=false \
+    --build-arg BASE_IMAGE="$BASE_REF" "${ca_args[@]}" -f "$dockerfile" -t "$ref" .) >/dev/null
+  save "$ref" "$archive"
+  echo "$sum" > "$archive.key"
+  echo "$archive"
+}
+
+archives=()
+for target in "${targets[@]}"; do
+  case $target in
+    base) build_base ;;
+    redis) archives+=("$(build_redis)") ;;
+    runtime) build_base; archives+=("$(build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar")") ;;
+    *) echo "unknown image: $target" >&2; exit 2 ;;
+  esac
+done
+for archive in "${archives[@]}"; do
+  ls -la "$archive" >&2
+  if [ $load = 1 ]; then "$ROOT/e2e/cluster.sh" load-image "$archive"; fi
+done

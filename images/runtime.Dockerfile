@@ -1,0 +1,25 @@
+# The bundled runtime with the demo app: `mcp-runtime serve --app mcp_runtime.examples.demo:app`.
+#   docker build -f images/runtime.Dockerfile -t mcp-fleet/runtime:0.1.0 .
+# BASE_IMAGE: any Debian-like image with python3 (>= 3.11) and its venv module; the local test cluster
+# passes the base it built with debootstrap (e2e/images/build.sh).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+# A CA bundle for pip where a proxy re-signs TLS (a path inside the build; empty: the image's own bundle).
+ARG PIP_CERT=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/mcp-fleet
+COPY pyproject.toml README.md /src/
+COPY server /src/server
+RUN if [ -n "$PIP_CERT" ]; then export PIP_CERT; else unset PIP_CERT; fi \
+ && /opt/mcp-fleet/bin/pip install --no-compile /src \
+ && /opt/mcp-fleet/bin/python -m compileall -q /opt/mcp-fleet/lib \
+ && rm -rf /opt/mcp-fleet/lib/python3*/site-packages/pip /opt/mcp-fleet/lib/python3*/site-packages/setuptools
+
+FROM ${BASE_IMAGE}
+COPY --from=build /opt/mcp-fleet /opt/mcp-fleet
+ENV PATH=/opt/mcp-fleet/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+USER 65532:65532
+EXPOSE 8000
+ENTRYPOINT ["mcp-runtime"]
+CMD ["serve", "--app", "mcp_runtime.examples.demo:app", "--host", "0.0.0.0", "--port", "8000"]
