@@ -188,6 +188,8 @@ state = "$STATE/containerd/state"
   address = "$CTRD_SOCK"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:$PAUSE_VERSION"
+  # Lowering an OOM score below this process's is refused on these machines (the pod sandbox asks for -998).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -333,6 +335,7 @@ cmd_up() {
 
 cmd_down() {
   require_root
+  set +e +o pipefail  # best effort from here: clean up whatever is there
   log "stopping the node"
   stop kube-proxy
   stop kubelet
