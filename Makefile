@@ -5,13 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv test lint fmt run bench clean
+.PHONY: help venv test lint fmt run bench e2e cluster-up cluster-down images clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - the runtime benchmarks (bench/README.md)"
+	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
+	@echo "make e2e    - a local Kubernetes cluster (built once, cached), the images, the e2e suite, then down"
 
 $(BIN)/mcp-runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,19 +26,36 @@ test: venv
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv
-	$(BIN)/ruff check server tests bench
-	$(BIN)/ruff format --check server tests bench
+	$(BIN)/ruff check server tests bench e2e
+	$(BIN)/ruff format --check server tests bench e2e
 	$(BIN)/mypy
 
 fmt: venv
-	$(BIN)/ruff check --fix server tests bench
-	$(BIN)/ruff format server tests bench
+	$(BIN)/ruff check --fix server tests bench e2e
+	$(BIN)/ruff format server tests bench e2e
 
 run: venv
 	$(BIN)/mcp-runtime serve --app mcp_runtime.examples.demo:app --host 127.0.0.1 --port $(PORT)
 
 bench: venv
 	$(BIN)/python -m bench.runtime_bench
+	$(BIN)/python -m bench.redis_bench
+
+# The local cluster needs root; it is built from pinned releases the first time (about 12 minutes here).
+cluster-up:
+	bash e2e/cluster.sh up
+
+cluster-down:
+	bash e2e/cluster.sh down
+
+images:
+	bash e2e/images/build.sh runtime
+
+e2e: venv
+	bash e2e/cluster.sh up
+	bash e2e/images/build.sh --load runtime
+	MCP_FLEET_E2E_TEARDOWN=1 $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
+	  bash e2e/cluster.sh down >/dev/null 2>&1; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache server/*.egg-info

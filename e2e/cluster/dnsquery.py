@@ -1,6 +1,6 @@
 """Ask a DNS server for NAME's A record; exit 0 if it answers with the EXPECTED address.
 
-    python3 dnsquery.py SERVER NAME EXPECTED_IP
+python3 dnsquery.py SERVER NAME EXPECTED_IP
 """
 
 import random

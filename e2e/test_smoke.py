@@ -1,0 +1,100 @@
+"""The local cluster works: a node, pods of a locally built image, Services, DNS, garbage collection."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import httpx2
+from mcp import Client
+
+from e2e.conftest import Kube
+
+RUNTIME_IMAGE = "docker.io/mcp-fleet/runtime:0.1.0"
+
+
+def test_node_is_ready(kube: Kube) -> None:
+    nodes = kube.json("get", "nodes")["items"]
+    assert len(nodes) == 1
+    ready = [c for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+
+
+DEPLOYMENT = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: smoke, labels: {{app: smoke}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: smoke}}}}
+  template:
+    metadata: {{labels: {{app: smoke}}}}
+    spec:
+      containers:
+      - name: runtime
+        image: {RUNTIME_IMAGE}
+        imagePullPolicy: Never
+        env: [{{name: MCP_ALLOWED_HOSTS, value: "*"}}]
+        ports: [{{containerPort: 8000}}]
+        readinessProbe: {{httpGet: {{path: /readyz, port: 8000}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: smoke}}
+spec:
+  selector: {{app: smoke}}
+  sessionAffinity: ClientIP  # memory sessions on two replicas: keep a client on one (what the operator will do)
+  ports: [{{port: 8000, targetPort: 8000}}]
+"""
+
+
+def probe_job(namespace: str) -> str:
+    url = f"http://smoke.{namespace}.svc.cluster.local:8000/readyz"
+    fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).read().decode())"
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: probe}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: probe
+        image: {RUNTIME_IMAGE}
+        imagePullPolicy: Never
+        command: ["python3", "-c", "{fetch}"]
+"""
+
+
+async def test_deployment_service_dns_and_garbage_collection(kube: Kube, namespace: str) -> None:
+    kube.apply(DEPLOYMENT, namespace)
+    kube.run("rollout", "status", "-n", namespace, "deployment/smoke", "--timeout=120s", timeout=150)
+
+    # The ClusterIP Service answers from the host, MCP included.
+    ip = kube.json("get", "service", "smoke", "-n", namespace)["spec"]["clusterIP"]
+    deadline = time.monotonic() + 30  # kube-proxy programs the Service's rules a moment after it is ready
+    while True:
+        try:
+            health = httpx2.get(f"http://{ip}:8000/healthz", timeout=5)
+            assert health.status_code == 200, (health.status_code, health.text)
+            break
+        except httpx2.ConnectError:
+            assert time.monotonic() < deadline, "the Service's ClusterIP never answered from the host"
+            await anyio.sleep(0.5)
+    async with Client(f"http://{ip}:8000/mcp", mode="legacy") as client:
+        assert (await client.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+
+    # ... and by DNS name from another pod.
+    kube.apply(probe_job(namespace), namespace)
+    kube.run("wait", "-n", namespace, "--for=condition=complete", "job/probe", "--timeout=90s", timeout=120)
+    assert '"ready":true' in kube.run("logs", "-n", namespace, "job/probe").replace(" ", "")
+
+    # Deleting the Deployment garbage-collects its ReplicaSet and pods.
+    kube.run("delete", "deployment", "smoke", "-n", namespace, "--wait=false")
+    deadline = time.monotonic() + 90
+    while kube.json("get", "pods", "-n", namespace, "-l", "app=smoke")["items"]:
+        assert time.monotonic() < deadline, "pods of a deleted Deployment were not collected"
+        await anyio.sleep(1)
+    assert not kube.json("get", "replicasets", "-n", namespace)["items"]
