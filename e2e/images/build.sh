@@ -92,9 +92,10 @@ build_from_dockerfile() { # ref dockerfile archive
     echo "$archive"; return
   fi
   log "building $ref from $dockerfile"
-  local ca_args=()
-  if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
-    ca_args=(--volume "$PIP_CERT:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt)
+  # pip in the build uses this machine's CA bundle (where a proxy re-signs TLS, only that bundle trusts it).
+  local ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt} ca_args=()
+  if [ -f "$ca" ]; then
+    ca_args=(--volume "$ca:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt)
   fi
   (cd "$ROOT" && buildah bud -q --runtime runc --network host --isolation chroot --layers=false \
     --build-arg BASE_IMAGE="$BASE_REF" "${ca_args[@]}" -f "$dockerfile" -t "$ref" .) >/dev/null
