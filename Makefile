@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv test lint fmt run bench e2e cluster-up cluster-down images clean
+.PHONY: help venv test lint fmt run bench crds e2e cluster-up cluster-down images clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
@@ -26,13 +26,13 @@ test: venv
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv
-	$(BIN)/ruff check server tests bench e2e
-	$(BIN)/ruff format --check server tests bench e2e
+	$(BIN)/ruff check server operator tests bench e2e
+	$(BIN)/ruff format --check server operator tests bench e2e
 	$(BIN)/mypy
 
 fmt: venv
-	$(BIN)/ruff check --fix server tests bench e2e
-	$(BIN)/ruff format server tests bench e2e
+	$(BIN)/ruff check --fix server operator tests bench e2e
+	$(BIN)/ruff format server operator tests bench e2e
 
 run: venv
 	$(BIN)/mcp-runtime serve --app mcp_runtime.examples.demo:app --host 127.0.0.1 --port $(PORT)
@@ -40,6 +40,10 @@ run: venv
 bench: venv
 	$(BIN)/python -m bench.runtime_bench
 	$(BIN)/python -m bench.redis_bench
+
+# The CRD is generated from the operator's pydantic models; tests fail when the checked-in copy is stale.
+crds: venv
+	$(BIN)/python -m mcp_operator.crd > crds/mcpservers.yaml
 
 # The local cluster needs root; it is built from pinned releases the first time (about 12 minutes here).
 cluster-up:

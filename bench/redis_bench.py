@@ -42,8 +42,11 @@ def structured_result(text: str) -> int:
     return int(json.loads(data)["result"]["structuredContent"]["result"])
 
 
+BENCH_KEYS = "bench-request-state-key-0123456789abcdef"
+
+
 def redis_env(server: RedisServer) -> dict[str, str]:
-    return {"MCP_SESSION_BACKEND": "redis", "MCP_REDIS_URL": server.url}
+    return {"MCP_SESSION_BACKEND": "redis", "MCP_REDIS_URL": server.url, "MCP_REQUEST_STATE_KEYS": BENCH_KEYS}
 
 
 def used_memory(server: RedisServer) -> int:

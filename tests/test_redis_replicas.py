@@ -41,8 +41,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+SHARED_KEY = "test-request-state-key-" + "k" * 32
+
+
 def redis_env(server: RedisServer, **extra: str) -> dict[str, str]:
-    return {"MCP_SESSION_BACKEND": "redis", "MCP_REDIS_URL": server.url, "MCP_REDIS_TIMEOUT_SECONDS": "0.5", **extra}
+    return {
+        "MCP_SESSION_BACKEND": "redis",
+        "MCP_REDIS_URL": server.url,
+        "MCP_REDIS_TIMEOUT_SECONDS": "0.5",
+        "MCP_REQUEST_STATE_KEYS": SHARED_KEY,
+        **extra,
+    }
 
 
 @contextmanager

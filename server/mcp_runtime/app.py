@@ -25,6 +25,7 @@ from mcp_runtime.backends.redis_backend import RedisBackend
 from mcp_runtime.jsonrpc_errors import error_response
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from mcp_runtime.modern import RedisSubscriptionBus, use_request_state_keys
 from mcp_runtime.request_head import RequestHead, read_head
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
 from mcp_runtime.session_events import LocalEvents, RedisEvents, SessionEvents
@@ -150,6 +151,13 @@ class RuntimeApp:
         self.guard = RequestGuard(
             allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
         )
+        services = []
+        keys = settings.all_request_state_keys()
+        if keys:
+            use_request_state_keys(mcp_app, keys, settings.request_state_ttl_seconds)
+        if isinstance(self.backend, RedisBackend):
+            bus = RedisSubscriptionBus.install(mcp_app, self.backend.redis, settings.redis_key_prefix)
+            services.append(bus.relay)
         self.manager = SessionManager(
             lowlevel_server(mcp_app),
             self.backend,
@@ -162,6 +170,7 @@ class RuntimeApp:
             hub=LocalStreamHub(),
             events=make_events(settings, self.backend),
             stream_keepalive_seconds=settings.stream_keepalive_seconds,
+            services=services,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

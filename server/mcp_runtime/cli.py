@@ -48,7 +48,7 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings) -> int:
+def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: str = "/mcp") -> int:
     log_config = logs.configure(settings.log_format, settings.log_level, settings.replica_name)
     if settings.gc_threshold:
         gc.set_threshold(settings.gc_threshold, 20, 20)
@@ -57,7 +57,7 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings) -> int
     except AppLoadError as error:
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
-    runtime = RuntimeApp(mcp_app, settings)
+    runtime = RuntimeApp(mcp_app, settings, path=path)
     config = uvicorn.Config(
         runtime,
         host=host,
@@ -71,10 +71,11 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings) -> int
     )
     server = DrainingServer(config, runtime)
     logger.info(
-        "serving %s on http://%s:%d/mcp (backend %s, replica %s)",
+        "serving %s on http://%s:%d%s (backend %s, replica %s)",
         app_spec,
         host,
         port,
+        path,
         settings.session_backend,
         settings.replica_name,
     )
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--app", required=True, help="the MCPServer to serve, as MODULE:ATTR")
     serve_cmd.add_argument("--host", default="0.0.0.0")
     serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--path", default="/mcp", help="the MCP endpoint's path")
     commands.add_parser("settings", help="print every MCP_* setting with its default and meaning")
     args = parser.parse_args(argv)
 
@@ -112,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
-    return serve(args.app, args.host, args.port, settings)
+    if not args.path.startswith("/"):
+        print("mcp-runtime: --path must start with /", file=sys.stderr)
+        return 2
+    return serve(args.app, args.host, args.port, settings, args.path.rstrip("/") or "/")
 
 
 if __name__ == "__main__":

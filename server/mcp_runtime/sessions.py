@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,7 @@ class SessionManager:
         hub: LocalStreamHub,
         events: SessionEvents,
         stream_keepalive_seconds: float,
+        services: Sequence[Callable[..., Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.server = server
         self.backend = backend
@@ -102,6 +103,7 @@ class SessionManager:
         # replicas never collide and an answer's id tells which replica asked.
         self._id_base = secrets.randbits(31) << ID_BITS
         self.stream_keepalive_seconds = stream_keepalive_seconds
+        self.services = list(services)  # background tasks of the runtime, run while the manager runs
         self._live: dict[str, LiveSession] = {}
         self._released_since_sweep = 0
         self._task_group: TaskGroup | None = None
@@ -113,6 +115,8 @@ class SessionManager:
             self._lifespan_state = lifespan_state
             self._task_group = tg
             await tg.start(self._run_events)
+            for service in self.services:
+                await tg.start(service)
             tg.start_soon(self._sweep_forever)
             try:
                 yield

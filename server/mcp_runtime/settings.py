@@ -41,6 +41,19 @@ class RuntimeSettings(BaseSettings):
     redis_timeout_seconds: float = Field(
         2.0, gt=0, description="Redis connect and command timeout; past it the request gets 503."
     )
+    request_state_keys: CommaList = Field(
+        default_factory=list,
+        description="Keys sealing the requestState of 2026-07-28 multi round-trip requests, comma-separated "
+        "(32+ bytes each): the first seals, every key opens, so keys rotate without breaking retries in "
+        "flight. Every replica needs the same keys; unset on one replica, a random key per process.",
+    )
+    request_state_keys_file: Path | None = Field(
+        None,
+        description="A file of requestState keys, one a line (a mounted Secret); used with MCP_REQUEST_STATE_KEYS.",
+    )
+    request_state_ttl_seconds: float = Field(
+        600.0, gt=0, description="How long a sealed requestState stays valid for the client's retry."
+    )
     event_log_length: int = Field(
         1000,
         ge=1,
@@ -122,7 +135,7 @@ class RuntimeSettings(BaseSettings):
         "as sessions pile up); 0 leaves Python's default.",
     )
 
-    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "request_state_keys", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -133,16 +146,36 @@ class RuntimeSettings(BaseSettings):
     def _redis_needs_url(self) -> RuntimeSettings:
         if self.session_backend == "redis" and not self.redis_url:
             raise ValueError("MCP_REDIS_URL is required when MCP_SESSION_BACKEND=redis")
+        if self.session_backend == "redis" and not self.all_request_state_keys():
+            raise ValueError(
+                "MCP_SESSION_BACKEND=redis serves several replicas, and a retry of a 2026-07-28 request may land "
+                "on another replica than the one that sealed its requestState: set the same "
+                "MCP_REQUEST_STATE_KEYS or MCP_REQUEST_STATE_KEYS_FILE on every replica"
+            )
+        short = [k for k in self.all_request_state_keys() if len(k.encode()) < 32]
+        if short:
+            raise ValueError(
+                "MCP_REQUEST_STATE_KEYS: every key needs at least 32 bytes of secret randomness "
+                '(python -c "import secrets; print(secrets.token_hex(32))")'
+            )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("MCP_REDIS_URL must start with redis://, rediss:// or unix://")
         return self
 
-    @field_validator("auth_token_file", "redis_password_file")
+    @field_validator("auth_token_file", "redis_password_file", "request_state_keys_file")
     @classmethod
     def _token_file_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no readable file at {value}")
         return value
+
+    def all_request_state_keys(self) -> list[str]:
+        """MCP_REQUEST_STATE_KEYS, then the keys in MCP_REQUEST_STATE_KEYS_FILE (the first seals)."""
+        keys = list(self.request_state_keys)
+        if self.request_state_keys_file is not None:
+            lines = self.request_state_keys_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
 
     @classmethod
     def env_name(cls, field: str) -> str:

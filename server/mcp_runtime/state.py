@@ -124,6 +124,25 @@ class HandleStore:
             raise ToolError(str(error)) from None
 
 
+class AppState:
+    """Key-value state of the app itself, shared by every session and every replica (JSON values)."""
+
+    def __init__(self, backend: SessionBackend) -> None:
+        self._backend = backend
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        value = await self._backend.shared_get(key)
+        return default if value is None else value
+
+    async def set(self, key: str, value: Any) -> None:
+        await self._backend.shared_set(key, value)
+
+
+def app_state() -> AppState:
+    """State shared by every session and replica of this server (the redis backend keeps it in Redis)."""
+    return AppState(_backend())
+
+
 def handle_store() -> HandleStore:
     """The handle store, bound to the principal of the current request."""
     principal = current_principal.get()

@@ -35,6 +35,7 @@ class MemoryBackend:
         self._sessions: dict[str, SessionRecord] = {}
         self._per_client: Counter[str] = Counter()
         self._handles: dict[str, _Handle] = {}
+        self._shared: dict[str, Any] = {}
 
     async def start(self) -> None:
         return None
@@ -127,6 +128,14 @@ class MemoryBackend:
 
     async def state_delete(self, session_id: str, key: str) -> None:
         self._record(session_id).state.pop(key, None)
+
+    # App state
+
+    async def shared_get(self, key: str) -> Any:
+        return copy.deepcopy(self._shared.get(key))
+
+    async def shared_set(self, key: str, value: Any) -> None:
+        self._shared[key] = copy.deepcopy(value)
 
     # Handles
 

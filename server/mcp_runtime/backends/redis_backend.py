@@ -5,7 +5,8 @@ Keys (all under MCP_REDIS_KEY_PREFIX, default `mcp:`), every per-session key wit
 - `st:{id}` hash: the session's state for tools (field -> JSON);
 - `sessions` sorted set: session ids scored by expiry (ms), for the global cap and for counting expiries;
 - `c:{client}` sorted set: the client's session ids scored by expiry, for the per-client cap;
-- `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON).
+- `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON);
+- `app:{key}`: state of the app shared by every session (JSON), no TTL.
 Caps, touches and deletes are Lua scripts, so each is atomic across replicas. Times are Redis's own clock.
 """
 
@@ -275,6 +276,15 @@ class RedisBackend:
 
     async def state_delete(self, session_id: str, key: str) -> None:
         await self._call(self.redis.hdel(self.key("st", session_id), key))  # type: ignore[misc]
+
+    # App state
+
+    async def shared_get(self, key: str) -> Any:
+        value = await self._call(self.redis.get(self.key("app", key)))
+        return None if value is None else json.loads(value)
+
+    async def shared_set(self, key: str, value: Any) -> None:
+        await self._call(self.redis.set(self.key("app", key), json.dumps(value)))
 
     # Handles
 

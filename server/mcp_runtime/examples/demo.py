@@ -10,13 +10,29 @@ import socket
 from typing import Annotated, Any
 
 import anyio
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp_types.methods import CacheableMethod
 from pydantic import BaseModel, Field
 
-from mcp_runtime.state import handle_store, session_state
+from mcp_runtime.state import app_state, handle_store, session_state
 
-app = MCPServer("mcp-fleet-demo", instructions="A demo of mcp-fleet: state that survives any replica.")
+# Lists change only with a deployment: any client may cache them for a minute. A resource's content is
+# per-read (demo://note changes under the client), so reads are fresh and private.
+CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
+    "tools/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "prompts/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "resources/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "resources/templates/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "resources/read": CacheHint(ttl_ms=0, scope="private"),
+}
+
+app = MCPServer(
+    "mcp-fleet-demo",
+    instructions="A demo of mcp-fleet: state that survives any replica.",
+    cache_hints=CACHE_HINTS,
+)
 
 
 def _replica() -> str:
@@ -78,13 +94,10 @@ async def ask(question: str, reply: Annotated[Answer, Resolve(_ask_client)]) -> 
     return reply.answer
 
 
-_note = {"text": ""}
-
-
 @app.tool()
 async def note_set(ctx: Context, text: str) -> str:
     """Change the resource demo://note; subscribers hear `notifications/resources/updated`."""
-    _note["text"] = text
+    await app_state().set("note", text)
     if ctx.protocol_version and ctx.protocol_version >= "2026-07-28":
         await ctx.notify_resource_updated("demo://note")  # subscriptions/listen streams
     else:
@@ -93,9 +106,10 @@ async def note_set(ctx: Context, text: str) -> str:
 
 
 @app.resource("demo://note", mime_type="text/plain")
-def note() -> str:
-    """The text last given to note_set."""
-    return _note["text"]
+async def note() -> str:
+    """The text last given to note_set (shared by every replica)."""
+    text: str = await app_state().get("note", "")
+    return text
 
 
 @app.resource("demo://replica", mime_type="application/json")

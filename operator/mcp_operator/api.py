@@ -1,0 +1,176 @@
+"""The McpServer API (`mcpfleet.dev/v1alpha1`) as pydantic models: the CRD is generated from these.
+
+Field names are camelCase on the wire (the Kubernetes convention) and snake_case in Python. Kubernetes
+types that the operator passes through untouched (resources, affinity, tolerations, env, ...) are kept as
+free-form objects (`x-kubernetes-preserve-unknown-fields`) and validated by the API server when the
+operator applies the Deployment they end up in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "mcpfleet.dev"
+VERSION = "v1alpha1"
+KIND = "McpServer"
+PLURAL = "mcpservers"
+SINGULAR = "mcpserver"
+SHORT_NAMES = ["mcps"]
+
+DEFAULT_IMAGE = "docker.io/mcp-fleet/runtime:0.1.0"
+DEFAULT_APP = "mcp_runtime.examples.demo:app"
+DEFAULT_REDIS_IMAGE = "docker.io/mcp-fleet/redis:7.0"
+
+KubeObject = Annotated[dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
+KubeList = Annotated[
+    list[dict[str, Any]],
+    Field(json_schema_extra={"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class SecretKeyRef(Model):
+    """A key of a Secret in the McpServer's namespace."""
+
+    name: str = Field(description="The Secret's name.", min_length=1)
+    key: str = Field(description="The key within the Secret.", min_length=1)
+
+
+class SessionsSpec(Model):
+    """How handshake-era sessions are kept and routed."""
+
+    backend: Literal["memory", "redis"] = Field(
+        "memory",
+        description="memory: each replica keeps its own sessions (needs client affinity with several replicas). "
+        "redis: every replica serves every session, through Redis.",
+    )
+    ttl_seconds: int = Field(1800, ge=1, description="A session expires after this many idle seconds.")
+    max_sessions: int = Field(10_000, ge=1, description="Open sessions allowed at once (across replicas with redis).")
+    max_sessions_per_client: int = Field(
+        1_000, ge=1, description="Open sessions one client (bearer token, else address) may hold."
+    )
+    affinity: Literal["None", "ClientIP", "Auto"] = Field(
+        "Auto",
+        description="The Service's session affinity. Auto: ClientIP when the backend is memory and replicas > 1, "
+        "else None.",
+    )
+
+
+class PersistenceSpec(Model):
+    """Persistence of the managed Redis (a PersistentVolumeClaim and the append-only file)."""
+
+    enabled: bool = Field(False, description="Keep Redis data on a PersistentVolumeClaim with AOF.")
+    size: str = Field("1Gi", description="The claim's size.", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+    storage_class_name: str | None = Field(None, description="The claim's storage class (default: the cluster's).")
+
+
+class RedisSpec(Model):
+    """The Redis that holds sessions when sessions.backend is redis."""
+
+    mode: Literal["managed", "external"] = Field(
+        "managed", description="managed: the operator runs Redis for this McpServer. external: use url."
+    )
+    image: str = Field(DEFAULT_REDIS_IMAGE, description="managed: the Redis image.")
+    resources: KubeObject = Field(default_factory=dict, description="managed: Redis container resources.")
+    persistence: PersistenceSpec = Field(default_factory=PersistenceSpec, description="managed: persistence.")
+    url: str | None = Field(
+        None, description="external: redis:// or rediss:// URL (without the password).", pattern=r"^rediss?://.+"
+    )
+    password_secret_ref: SecretKeyRef | None = Field(None, description="external: where the password is.")
+    tls: bool = Field(False, description="external: connect with TLS (rediss://).")
+
+
+class ServiceSpec(Model):
+    """The Service in front of the server pods."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP", description="The Service type.")
+    port: int = Field(80, ge=1, le=65535, description="The Service's port.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the Service.")
+
+
+class AutoscalingSpec(Model):
+    """A HorizontalPodAutoscaler on CPU for the server pods."""
+
+    enabled: bool = Field(False, description="Create the HorizontalPodAutoscaler.")
+    min_replicas: int = Field(1, ge=1, description="The fewest replicas.")
+    max_replicas: int = Field(5, ge=1, description="The most replicas.")
+    target_cpu_utilization_percentage: int = Field(70, ge=1, le=100, description="Target average CPU use.")
+
+
+class DisruptionBudgetSpec(Model):
+    """A PodDisruptionBudget for the server pods: exactly one of minAvailable or maxUnavailable."""
+
+    min_available: int | str | None = Field(None, description="Pods that must stay up (a number or a percentage).")
+    max_unavailable: int | str | None = Field(None, description="Pods that may be down (a number or a percentage).")
+
+
+class AuthSpec(Model):
+    """Bearer-token authentication of MCP requests."""
+
+    bearer_token_secret_ref: SecretKeyRef | None = Field(
+        None, description="A Secret key holding the accepted tokens, one a line."
+    )
+
+
+class McpServerSpec(Model):
+    """The desired state of an MCP server run with mcp-fleet."""
+
+    replicas: int = Field(1, ge=0, description="Server pods (the scale subresource sets this).")
+    image: str = Field(DEFAULT_IMAGE, description="The server image; the default is the bundled runtime.")
+    app: str = Field(
+        DEFAULT_APP, description="MODULE:ATTR of the MCPServer the bundled runtime serves.", pattern=r"^[\w.]+:[\w.]+$"
+    )
+    command: list[str] = Field(default_factory=list, description="Overrides the image's entrypoint.")
+    args: list[str] = Field(default_factory=list, description="Overrides the image's arguments.")
+    env: KubeList = Field(default_factory=list, description="Extra environment variables (EnvVar objects).")
+    env_from: KubeList = Field(default_factory=list, description="Extra environment sources (EnvFromSource).")
+    port: int = Field(8000, ge=1, le=65535, description="The container port the server listens on.")
+    path: str = Field("/mcp", description="The MCP endpoint's path.", pattern=r"^/.*")
+    resources: KubeObject = Field(default_factory=dict, description="Server container resources.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node selector of the server pods.")
+    tolerations: KubeList = Field(default_factory=list, description="Tolerations of the server pods.")
+    affinity: KubeObject = Field(default_factory=dict, description="Affinity of the server pods.")
+    topology_spread_constraints: KubeList = Field(default_factory=list, description="Topology spread constraints.")
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the server pods.")
+    service_account_name: str | None = Field(None, description="The server pods' ServiceAccount.")
+    image_pull_secrets: KubeList = Field(default_factory=list, description="Image pull secrets (LocalObjectReference).")
+    sessions: SessionsSpec = Field(default_factory=SessionsSpec, description="Session keeping and routing.")
+    redis: RedisSpec = Field(default_factory=RedisSpec, description="The Redis for sessions.backend redis.")
+    service: ServiceSpec = Field(default_factory=ServiceSpec, description="The Service.")
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec, description="Autoscaling.")
+    disruption_budget: DisruptionBudgetSpec | None = Field(None, description="A PodDisruptionBudget, when set.")
+    auth: AuthSpec = Field(default_factory=AuthSpec, description="Authentication of MCP requests.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Extra Host values accepted (the Service's names are always accepted)."
+    )
+    allowed_origins: list[str] = Field(default_factory=list, description="Origin values accepted.")
+
+
+class Condition(Model):
+    """A condition in the Kubernetes shape."""
+
+    type: str = Field(description="Ready, Available, Progressing, Degraded, RedisReady or SessionAffinity.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="A CamelCase reason.")
+    message: str = Field("", description="What a user can act on.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(None, description="The generation this condition is about.")
+
+
+class McpServerStatus(Model):
+    """The observed state, written by the operator."""
+
+    conditions: list[Condition] = Field(default_factory=list, description="The latest observations.")
+    observed_generation: int | None = Field(None, description="The generation last reconciled.")
+    replicas: int | None = Field(None, description="Server pods that exist.")
+    ready_replicas: int | None = Field(None, description="Server pods that are ready.")
+    selector: str | None = Field(None, description="The pods' label selector (for the scale subresource).")
+    url: str | None = Field(None, description="The in-cluster URL of the MCP endpoint.")
+    session_backend: str | None = Field(None, description="The session backend in effect.")
+    ready: str | None = Field(None, description="ready/replicas, for kubectl get.")

@@ -1,0 +1,80 @@
+"""Everything one McpServer should own, as manifests: the pure core of the reconciler.
+
+`desired_state` takes the spec and the values the operator generated once (the requestState keys, the Redis
+password) and returns what to apply and what must not exist (e.g. the HPA after autoscaling is switched
+off, the managed Redis after the backend goes back to memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_operator.api import McpServerSpec
+from mcp_operator.names import Owner
+from mcp_operator.networking import build_redis_network_policy, build_service
+from mcp_operator.policies import build_hpa, build_pdb
+from mcp_operator.redis import build_redis_secret, build_redis_service, build_redis_statefulset
+from mcp_operator.secrets import build_request_state_secret
+from mcp_operator.workload import build_deployment
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass
+class DesiredState:
+    apply: list[dict[str, Any]] = field(default_factory=list)
+    absent: list[ChildRef] = field(default_factory=list)
+
+    def kinds(self) -> list[str]:
+        return [m["kind"] for m in self.apply]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Values the operator made once and keeps in Secrets across reconciles."""
+
+    request_state_keys: list[str]
+    redis_password: str | None = None
+
+
+def uses_managed_redis(spec: McpServerSpec) -> bool:
+    return spec.sessions.backend == "redis" and spec.redis.mode == "managed"
+
+
+def desired_state(
+    owner: Owner, spec: McpServerSpec, generated: Generated, secret_versions: dict[str, str]
+) -> DesiredState:
+    state = DesiredState()
+    state.apply.append(build_request_state_secret(owner, generated.request_state_keys))
+    if uses_managed_redis(spec):
+        if generated.redis_password is None:
+            raise ValueError("a managed Redis needs its generated password")
+        state.apply += [
+            build_redis_secret(owner, generated.redis_password),
+            build_redis_statefulset(owner, spec),
+            build_redis_service(owner),
+            build_redis_network_policy(owner),
+        ]
+    else:
+        state.absent += [
+            ChildRef("apps/v1", "StatefulSet", owner.redis),
+            ChildRef("v1", "Service", owner.redis),
+            ChildRef("networking.k8s.io/v1", "NetworkPolicy", owner.redis),
+            ChildRef("v1", "Secret", owner.redis_secret),
+        ]
+    state.apply += [build_deployment(owner, spec, secret_versions), build_service(owner, spec)]
+    if spec.autoscaling.enabled:
+        state.apply.append(build_hpa(owner, spec))
+    else:
+        state.absent.append(ChildRef("autoscaling/v2", "HorizontalPodAutoscaler", owner.server))
+    if spec.disruption_budget is not None:
+        state.apply.append(build_pdb(owner, spec))
+    else:
+        state.absent.append(ChildRef("policy/v1", "PodDisruptionBudget", owner.server))
+    return state

@@ -1,0 +1,73 @@
+"""Names and labels of what the operator makes for one McpServer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mcp_operator.api import GROUP, KIND, VERSION
+
+Component = Literal["server", "redis"]
+MANAGED_BY = "mcp-fleet"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The McpServer that owns the children: its name, namespace and uid."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def labels(self, component: Component) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "mcp-server" if component == "server" else "redis",
+            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        }
+
+    def selector(self, component: Component) -> dict[str, str]:
+        labels = self.labels(component)
+        return {k: labels[k] for k in ("app.kubernetes.io/instance", "app.kubernetes.io/component")}
+
+    def metadata(self, name: str, component: Component, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels(component),
+            "ownerReferences": [self.reference()],
+        }
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        return meta
+
+    # Children's names
+    @property
+    def server(self) -> str:
+        return self.name
+
+    @property
+    def redis(self) -> str:
+        return f"{self.name}-redis"
+
+    @property
+    def redis_secret(self) -> str:
+        return f"{self.name}-redis-auth"
+
+    @property
+    def request_state_secret(self) -> str:
+        return f"{self.name}-request-state"
+
+    def service_host(self) -> str:
+        return f"{self.name}.{self.namespace}.svc"

@@ -1,0 +1,60 @@
+"""The Service in front of the server pods, and the NetworkPolicy that keeps Redis to them (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_operator.api import McpServerSpec
+from mcp_operator.names import Owner
+
+MAX_AFFINITY_SECONDS = 86_400  # the most Kubernetes accepts for ClientIP affinity
+
+
+def effective_affinity(spec: McpServerSpec) -> str:
+    """sessions.affinity with Auto resolved: ClientIP when memory sessions run on several replicas."""
+    if spec.sessions.affinity != "Auto":
+        return spec.sessions.affinity
+    several = spec.replicas > 1 or (spec.autoscaling.enabled and spec.autoscaling.max_replicas > 1)
+    return "ClientIP" if spec.sessions.backend == "memory" and several else "None"
+
+
+def build_service(owner: Owner, spec: McpServerSpec) -> dict[str, Any]:
+    service_spec: dict[str, Any] = {
+        "type": spec.service.type,
+        "selector": owner.selector("server"),
+        "ports": [{"name": "http", "port": spec.service.port, "targetPort": "http", "protocol": "TCP"}],
+        "sessionAffinity": effective_affinity(spec),
+    }
+    if service_spec["sessionAffinity"] == "ClientIP":
+        timeout = min(spec.sessions.ttl_seconds, MAX_AFFINITY_SECONDS)
+        service_spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": timeout}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": owner.metadata(owner.server, "server", spec.service.annotations),
+        "spec": service_spec,
+    }
+
+
+def service_url(owner: Owner, spec: McpServerSpec) -> str:
+    port = "" if spec.service.port == 80 else f":{spec.service.port}"
+    return f"http://{owner.service_host()}{port}{spec.path}"
+
+
+def build_redis_network_policy(owner: Owner) -> dict[str, Any]:
+    """Only this McpServer's server pods may reach its managed Redis."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": owner.metadata(owner.redis, "redis"),
+        "spec": {
+            "podSelector": {"matchLabels": owner.selector("redis")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {"matchLabels": owner.selector("server")}}],
+                    "ports": [{"protocol": "TCP", "port": 6379}],
+                }
+            ],
+        },
+    }

@@ -1,0 +1,77 @@
+"""The server pods' environment, rendered from the runtime's settings model (the operator/runtime contract).
+
+Every variable name comes from `mcp_runtime.settings.RuntimeSettings`: a setting the model does not have is
+an error here, in the operator's tests, not a variable the runtime would silently ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_operator.api import McpServerSpec
+from mcp_operator.names import Owner
+from mcp_runtime.settings import RuntimeSettings
+
+SECRETS_DIR = "/etc/mcp-fleet"
+REDIS_PASSWORD_FILE = f"{SECRETS_DIR}/redis/password"
+REQUEST_STATE_KEYS_FILE = f"{SECRETS_DIR}/request-state/keys"
+AUTH_TOKEN_FILE = f"{SECRETS_DIR}/auth/tokens"
+SHUTDOWN_GRACE_SECONDS = 25
+LOCAL_HOSTS = ["localhost:*", "127.0.0.1:*", "[::1]:*"]
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def setting(field: str, value: Any) -> dict[str, Any]:
+    """One runtime setting as a container EnvVar."""
+    if field not in RuntimeSettings.model_fields:
+        raise KeyError(f"{field} is not a setting of mcp-runtime")
+    return {"name": RuntimeSettings.env_name(field), "value": _render(value)}
+
+
+def redis_url(owner: Owner, spec: McpServerSpec) -> str:
+    if spec.redis.mode == "external":
+        assert spec.redis.url is not None  # the CRD's CEL rule requires it
+        return spec.redis.url
+    return f"redis://{owner.redis}.{owner.namespace}.svc:6379/0"
+
+
+def allowed_hosts(owner: Owner, spec: McpServerSpec) -> list[str]:
+    names = [
+        owner.name,
+        f"{owner.name}.{owner.namespace}",
+        owner.service_host(),
+        f"{owner.service_host()}.cluster.local",
+    ]
+    return [*LOCAL_HOSTS, *names, *(f"{n}:*" for n in names), *spec.allowed_hosts]
+
+
+def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
+    """The environment of the server container: the runtime's settings, then the user's own `env`."""
+    sessions = spec.sessions
+    env = [
+        setting("session_backend", sessions.backend),
+        setting("session_ttl_seconds", sessions.ttl_seconds),
+        setting("max_sessions", sessions.max_sessions),
+        setting("max_sessions_per_client", sessions.max_sessions_per_client),
+        setting("allowed_hosts", allowed_hosts(owner, spec)),
+        setting("request_state_keys_file", REQUEST_STATE_KEYS_FILE),
+        setting("shutdown_grace_seconds", SHUTDOWN_GRACE_SECONDS),
+        setting("log_format", "json"),
+        {"name": RuntimeSettings.env_name("replica_name"), "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ]
+    if spec.allowed_origins:
+        env.append(setting("allowed_origins", ["http://localhost:*", *spec.allowed_origins]))
+    if sessions.backend == "redis":
+        env.append(setting("redis_url", redis_url(owner, spec)))
+        if spec.redis.mode == "managed" or spec.redis.password_secret_ref is not None:
+            env.append(setting("redis_password_file", REDIS_PASSWORD_FILE))
+    if spec.auth.bearer_token_secret_ref is not None:
+        env.append(setting("auth_token_file", AUTH_TOKEN_FILE))
+    return env + list(spec.env)

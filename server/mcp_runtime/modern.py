@@ -1,0 +1,119 @@
+"""What 2026-07-28 clients need across replicas: shared requestState keys and change notifications.
+
+- `requestState` (multi round-trip requests) is sealed by the SDK with a random key per process unless told
+  otherwise; `use_request_state_keys` gives the app a boundary on the shared keys (first seals, all open).
+- `subscriptions/listen` streams are fed by the app's in-process bus; `RedisSubscriptionBus` takes its place
+  for publishing, so a change made on any replica is published to Redis, and relays what Redis carries to the
+  listen streams of this replica.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import redis.asyncio as aioredis
+from anyio.abc import TaskStatus
+from mcp.server.mcpserver import MCPServer
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.subscriptions import (
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    SubscriptionBus,
+    ToolsListChanged,
+)
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+def use_request_state_keys(app: MCPServer, keys: list[str], ttl: float) -> None:
+    """Seal and open the app's requestState with `keys` (in place of the SDK's per-process key)."""
+    server = app._lowlevel_server
+    security = RequestStateSecurity(keys=keys, ttl=ttl)
+    for index, middleware in enumerate(server.middleware):
+        if isinstance(middleware, RequestStateBoundary):
+            server.middleware[index] = RequestStateBoundary(security, default_audience=app.name)
+            return
+    raise RuntimeError("the app has no requestState boundary to configure (has the mcp SDK changed?)")
+
+
+_SIMPLE: dict[str, type[ToolsListChanged | PromptsListChanged | ResourcesListChanged]] = {
+    "tools": ToolsListChanged,
+    "prompts": PromptsListChanged,
+    "resources": ResourcesListChanged,
+}
+
+
+def encode_event(event: ServerEvent) -> str:
+    if isinstance(event, ResourceUpdated):
+        return json.dumps({"k": "resource", "uri": event.uri})
+    for kind, cls in _SIMPLE.items():
+        if isinstance(event, cls):
+            return json.dumps({"k": kind})
+    raise TypeError(f"unknown server event {event!r}")
+
+
+def decode_event(data: str) -> ServerEvent:
+    fields: dict[str, Any] = json.loads(data)
+    if fields["k"] == "resource":
+        return ResourceUpdated(uri=fields["uri"])
+    return _SIMPLE[fields["k"]]()
+
+
+class RedisSubscriptionBus:
+    """The app's bus across replicas: publish to Redis, deliver from Redis to this replica's listeners."""
+
+    def __init__(self, client: aioredis.Redis, *, key_prefix: str, local: SubscriptionBus) -> None:
+        self.redis = client
+        self.channel = f"{key_prefix}bus"
+        self.local = local
+
+    @classmethod
+    def install(cls, app: MCPServer, client: aioredis.Redis, key_prefix: str) -> RedisSubscriptionBus:
+        bus = cls(client, key_prefix=key_prefix, local=app._subscriptions)
+        app._subscriptions = bus
+        return bus
+
+    async def publish(self, event: ServerEvent) -> None:
+        try:
+            await self.redis.publish(self.channel, encode_event(event))
+        except (RedisError, OSError) as error:
+            # Listeners on this replica still hear it; the others miss it while Redis is away.
+            logger.warning("change notification not shared (redis: %s); delivered on this replica only", error)
+            await self.local.publish(event)
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        return self.local.subscribe(listener)
+
+    async def relay(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Deliver the bus's events to local listeners, resubscribing by itself after a Redis outage."""
+        started = False
+        delay = 0.2
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    if not started:
+                        started = True
+                        task_status.started()
+                    delay = 0.2
+                    while True:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None and message.get("type") == "message":
+                            try:
+                                await self.local.publish(decode_event(message["data"]))
+                            except (ValueError, KeyError, TypeError):
+                                logger.warning("ignored a malformed change notification: %r", message["data"])
+            except (RedisError, OSError) as error:
+                logger.warning("change notifications: lost redis (%s); resubscribing in %.1fs", error, delay)
+            if not started:
+                started = True
+                task_status.started()
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 5.0)
