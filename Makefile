@@ -53,11 +53,11 @@ cluster-down:
 	bash e2e/cluster.sh down
 
 images:
-	bash e2e/images/build.sh runtime
+	bash e2e/images/build.sh runtime redis
 
 e2e: venv
 	bash e2e/cluster.sh up
-	bash e2e/images/build.sh --load runtime
+	bash e2e/images/build.sh --load runtime redis
 	MCP_FLEET_E2E_TEARDOWN=1 $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
 	  bash e2e/cluster.sh down >/dev/null 2>&1; exit $$status
 

@@ -98,3 +98,27 @@ async def test_deployment_service_dns_and_garbage_collection(kube: Kube, namespa
         assert time.monotonic() < deadline, "pods of a deleted Deployment were not collected"
         await anyio.sleep(1)
     assert not kube.json("get", "replicasets", "-n", namespace)["items"]
+
+
+REDIS_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: redis}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532}
+  containers:
+  - name: redis
+    image: docker.io/mcp-fleet/redis:7.0
+    imagePullPolicy: Never
+    args: ["--save", "", "--dir", "/data"]
+    ports: [{containerPort: 6379}]
+    readinessProbe: {tcpSocket: {port: 6379}, periodSeconds: 1}
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, emptyDir: {}}]
+"""
+
+
+def test_the_redis_image_serves(kube: Kube, namespace: str) -> None:
+    kube.apply(REDIS_POD, namespace)
+    kube.run("wait", "-n", namespace, "--for=condition=Ready", "pod/redis", "--timeout=90s", timeout=120)
+    assert "Ready to accept connections" in kube.run("logs", "-n", namespace, "pod/redis")
