@@ -1,0 +1,71 @@
+"""Talking to the API server: server-side apply with one field manager, reads and deletes of children."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from mcp_operator.desired import ChildRef
+
+logger = logging.getLogger(__name__)
+
+FIELD_MANAGER = "mcp-fleet-operator"
+
+
+class Kube:
+    """A thin wrapper over the official client's dynamic client."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        if api_client is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            api_client = client.ApiClient()
+        self.api_client = api_client
+
+    @cached_property
+    def dynamic(self) -> DynamicClient:
+        return DynamicClient(self.api_client)
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: idempotent, and repairs drift in the fields the operator owns."""
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        result = resource.server_side_apply(
+            body=manifest,
+            namespace=manifest["metadata"].get("namespace"),
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+        )
+        applied: dict[str, Any] = result.to_dict()
+        return applied
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+        return found
+
+    def delete(self, ref: ChildRef, namespace: str, owner_uid: str) -> bool:
+        """Delete a child that should not exist, if it is this owner's."""
+        existing = self.get(ref.api_version, ref.kind, ref.name, namespace)
+        if existing is None:
+            return False
+        owners = existing["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == owner_uid for o in owners):
+            logger.warning("not deleting %s/%s: it is not owned by this McpServer", ref.kind, ref.name)
+            return False
+        try:
+            self._resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=namespace)
+        except NotFoundError:
+            return False
+        return True
