@@ -54,6 +54,26 @@ def used_memory(server: RedisServer) -> int:
     return int(info["used_memory"])
 
 
+def marginal_replica_memory(server: RedisServer, first: int, more: int) -> dict[str, Any]:
+    """Resident bytes a replica keeps per additional idle session: RSS after `first` sessions and after
+    `first + more`, each time after the idle window; the slope leaves out the constant high-water of the
+    transports alive while sessions were being opened."""
+    replica = start_runtime("runtime-redis", {**redis_env(server), **MANY})
+    try:
+        a = idle_memory(replica, first, 15.0, with_get=False)
+        b = idle_memory(replica, more, 15.0, with_get=False)
+        rss_a, rss_b = a["rss_idle_mb"] * 2**20, b["rss_idle_mb"] * 2**20
+        return {
+            "first": first,
+            "more": more,
+            "rss_after_first_mb": a["rss_idle_mb"],
+            "rss_after_more_mb": b["rss_idle_mb"],
+            "marginal_bytes_per_session": (rss_b - rss_a) / more,
+        }
+    finally:
+        replica.stop()
+
+
 def redis_memory(server: RedisServer, count: int) -> dict[str, Any]:
     replica = start_runtime("runtime-redis", {**redis_env(server), **MANY})
     try:
@@ -170,8 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--only", default="throughput,sessions,memory,failover")
+    parser.add_argument("--only", default="throughput,sessions,memory,marginal,failover")
     parser.add_argument("--memory-sessions", type=int, default=2000)
+    parser.add_argument("--merge", action="store_true", help="update bench/results/redis.json with what runs")
     args = parser.parse_args()
     only = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-redis-"))
@@ -193,6 +214,7 @@ def main() -> None:
             order = list(starters) if index % 2 == 0 else list(reversed(starters))
             for name in order:
                 if "throughput" in only:
+                    redis_server.client().flushall()  # sessions of earlier runs would count against the caps
                     server: Server = starters[name]({})
                     try:
                         results["throughput"][name].append(throughput(server, args.seconds))
@@ -220,6 +242,10 @@ def main() -> None:
             redis_server.client().flushall()
             results["memory"] = redis_memory(redis_server, args.memory_sessions)
             print("memory", results["memory"], flush=True)
+        if "marginal" in only:
+            redis_server.client().flushall()
+            results["replica_marginal"] = marginal_replica_memory(redis_server, 2000, 8000)
+            print("replica marginal", results["replica_marginal"], flush=True)
         if "failover" in only:
             redis_server.client().flushall()
             results["failover"] = asyncio.run(failover(redis_server, 3 * args.seconds))
@@ -227,6 +253,11 @@ def main() -> None:
     finally:
         redis_server.stop()
     RESULTS.mkdir(exist_ok=True)
+    if args.merge and (RESULTS / "redis.json").exists():
+        kept = json.loads((RESULTS / "redis.json").read_text())
+        kept.update({k: v for k, v in results.items() if k in only or (k == "replica_marginal" and "marginal" in only)})
+        kept.setdefault("merged", []).append(results["command"])
+        results = kept
     (RESULTS / "redis.json").write_text(json.dumps(results, indent=2))
     for name, passes in results["throughput"].items():
         for key in passes[0] if passes else []:

@@ -94,6 +94,13 @@ def main() -> None:
                 f"Idle sessions ({m['sessions']}): {m['redis_bytes_per_session']:.0f} bytes each in Redis "
                 f"(INFO used_memory), {m['bytes_per_idle_session'] / 1024:.1f} KB each of replica RSS."
             )
+        if "replica_marginal" in redis:
+            r = redis["replica_marginal"]
+            out.append(
+                f"Replica RSS after {r['first']} idle sessions: {r['rss_after_first_mb']:.0f} MB; after "
+                f"{r['more']} more: {r['rss_after_more_mb']:.0f} MB; marginal cost "
+                f"{r['marginal_bytes_per_session']:.0f} bytes per idle session."
+            )
         if "failover" in redis:
             f = redis["failover"]
             out.append(
