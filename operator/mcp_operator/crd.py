@@ -84,7 +84,13 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
         else:
             out[key] = value
-    if out.get("type") == "object" and "properties" in out and "default" not in out and not optional:
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and "default" not in out
+        and not optional
+        and not out.get("required")
+    ):
         out["default"] = {}  # so the API server fills nested defaults when the object is left out
     return out
 

@@ -1,0 +1,165 @@
+"""The operator against the real cluster: CRD, validation, children, status, scale, rollout, drift, deletion."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.conftest import Kube
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
+    kube.run("wait", "--for=condition=Established", "crd/mcpservers.mcpfleet.dev", "--timeout=60s")
+    log = (tmp_path_factory.mktemp("operator") / "operator.log").open("wb")
+    env = {**kube.env, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mcp_operator.cli",
+            "run",
+            "--standalone",
+            "--liveness",
+            "http://127.0.0.1:18080/healthz",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def mcps(name: str, spec: str) -> str:
+    return f"apiVersion: mcpfleet.dev/v1alpha1\nkind: McpServer\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+
+
+def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
+    obj = kube.json("get", "mcps", name, "-n", namespace)
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == kind:
+            return str(c["status"])
+    return None
+
+
+def test_invalid_mcpservers_are_rejected_with_a_message(kube: Kube, namespace: str, operator: Any) -> None:
+    cases = {
+        "  redis: {mode: external}\n": "redis.url is required when redis.mode is external",
+        "  autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}\n": "minReplicas must not exceed",
+        "  replicas: -1\n": "spec.replicas",
+        "  sessions: {backend: postgres}\n": "Unsupported value",
+        "  disruptionBudget: {minAvailable: 1, maxUnavailable: 1}\n": "exactly one of",
+    }
+    for spec, message in cases.items():
+        done = subprocess.run(
+            ["kubectl", "apply", "-n", namespace, "-f", "-"],
+            input=mcps("bad", spec),
+            env=kube.env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode != 0, spec
+        assert message in done.stderr, (spec, done.stderr)
+
+
+def test_lifecycle(kube: Kube, namespace: str, operator: Any) -> None:
+    kube.apply(mcps("demo", "  replicas: 2\n"), namespace)
+    wait_for("Ready", lambda: condition(kube, namespace, "demo", "Ready") == "True", 180)
+    status = kube.json("get", "mcps", "demo", "-n", namespace)["status"]
+    assert status["readyReplicas"] == 2 and status["url"] == f"http://demo.{namespace}.svc/mcp"
+    assert condition(kube, namespace, "demo", "SessionAffinity") == "True"
+    uid = kube.json("get", "mcps", "demo", "-n", namespace)["metadata"]["uid"]
+    for kind in ("deployment/demo", "service/demo", "secret/demo-request-state"):
+        owners = kube.json("get", kind, "-n", namespace)["metadata"]["ownerReferences"]
+        assert owners[0]["uid"] == uid, kind
+    assert kube.json("get", "service/demo", "-n", namespace)["spec"]["sessionAffinity"] == "ClientIP"
+    columns = kube.run("get", "mcps", "-n", namespace)
+    assert "READY" in columns and "BACKEND" in columns and "memory" in columns
+
+    # kubectl scale goes through the scale subresource.
+    kube.run("scale", "mcps", "demo", "-n", namespace, "--replicas=1")
+    wait_for("scale down", lambda: kube.json("get", "deployment/demo", "-n", namespace)["spec"]["replicas"] == 1)
+
+    # A spec change rolls the pods.
+    before = kube.json("get", "deployment/demo", "-n", namespace)["spec"]["template"]["metadata"]["annotations"]
+    kube.run("patch", "mcps", "demo", "-n", namespace, "--type=merge", "-p", '{"spec":{"sessions":{"ttlSeconds":60}}}')
+    wait_for(
+        "a rollout",
+        lambda: (
+            kube.json("get", "deployment/demo", "-n", namespace)["spec"]["template"]["metadata"]["annotations"]
+            != before
+        ),
+    )
+
+    # A deleted child comes back.
+    kube.run("delete", "service/demo", "-n", namespace)
+    wait_for("the Service back", lambda: kube.run("get", "service/demo", "-n", namespace, check=False), 60)
+
+    # Switching to redis makes a managed Redis and re-renders the pods.
+    kube.run(
+        "patch", "mcps", "demo", "-n", namespace, "--type=merge", "-p", '{"spec":{"sessions":{"backend":"redis"}}}'
+    )
+    wait_for("the Redis", lambda: kube.run("get", "statefulset/demo-redis", "-n", namespace, check=False), 60)
+
+    def redis_env() -> bool:
+        container = kube.json("get", "deployment/demo", "-n", namespace)["spec"]["template"]["spec"]["containers"][0]
+        return any(e["name"] == "MCP_REDIS_URL" for e in container["env"])
+
+    wait_for("pods rendered for redis", redis_env, 60)
+    wait_for("RedisReady", lambda: condition(kube, namespace, "demo", "RedisReady") == "True", 180)
+    wait_for("Ready on redis", lambda: condition(kube, namespace, "demo", "Ready") == "True", 180)
+
+    # Deleting the McpServer collects everything it made.
+    kube.run("delete", "mcps", "demo", "-n", namespace)
+    wait_for(
+        "garbage collection",
+        lambda: (
+            not kube.json(
+                "get",
+                "deployments,statefulsets,services,secrets",
+                "-n",
+                namespace,
+                "-l",
+                "app.kubernetes.io/instance=demo",
+            )["items"]
+        ),
+    )
+
+
+def test_operator_health(operator: Any) -> None:
+    import httpx2
+
+    wait_for("operator /healthz", lambda: _ok("http://127.0.0.1:18080/healthz", httpx2), 30)
+    assert operator.poll() is None
+
+
+def _ok(url: str, httpx2: Any) -> bool:
+    try:
+        return bool(httpx2.get(url, timeout=2).status_code == 200)
+    except httpx2.HTTPError:
+        return False
