@@ -90,7 +90,7 @@ async def failover(server: RedisServer, seconds: float) -> dict[str, Any]:
     replicas = [start_runtime(f"failover-{i}", redis_env(server)) for i in range(3)]
     ports = [r.port for r in replicas]
     rr = itertools.cycle(range(3))
-    stats = {"calls": 0, "failed": 0, "not_found": 0, "retried_connect": 0}
+    stats: dict[str, Any] = {"calls": 0, "failed": 0, "not_found": 0, "retried_connect": 0}
     counts: dict[str, int] = {}
     kinds: Counter[str] = Counter()
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "session_increment", "arguments": {}}}

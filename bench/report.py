@@ -14,7 +14,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def _median(passes: list[dict[str, Any]], key: str, field: str) -> float:
-    return statistics.median(p[key][field] for p in passes)
+    return float(statistics.median(p[key][field] for p in passes))
 
 
 def throughput_table(results: dict[str, Any], names: list[str]) -> list[str]:

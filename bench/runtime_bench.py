@@ -141,7 +141,7 @@ def idle_memory(server: Server, count: int, settle: float, with_get: bool) -> di
 
 
 def median_of(passes: list[dict[str, Any]], key: str, field: str) -> float:
-    return statistics.median(p[key][field] for p in passes)
+    return float(statistics.median(p[key][field] for p in passes))
 
 
 def main() -> None:

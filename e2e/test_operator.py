@@ -10,18 +10,59 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from e2e.conftest import Kube
 
 ROOT = Path(__file__).parents[1]
 
 
+OPERATOR_BINDING = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: mcp-fleet-system}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: mcp-fleet-operator, namespace: mcp-fleet-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: mcp-fleet-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: mcp-fleet-operator}
+subjects: [{kind: ServiceAccount, name: mcp-fleet-operator, namespace: mcp-fleet-system}]
+"""
+
+
+def operator_kubeconfig(kube: Kube, path: Path) -> Path:
+    """A kubeconfig of the operator's ServiceAccount, bound to the ClusterRole the chart ships (RBAC proof)."""
+    kube.run("apply", "-f", str(ROOT / "deploy" / "operator-rbac.yaml"))
+    kube.run("apply", "-f", "-", input=OPERATOR_BINDING)
+    token = kube.run("create", "token", "mcp-fleet-operator", "-n", "mcp-fleet-system", "--duration=2h").strip()
+    admin = yaml.safe_load(Path(kube.env["KUBECONFIG"]).read_text())
+    cluster = admin["clusters"][0]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "operator", "user": {"token": token}}],
+                "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
+                "current-context": "operator",
+            }
+        )
+    )
+    return path
+
+
 @pytest.fixture(scope="module")
 def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
     kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
     kube.run("wait", "--for=condition=Established", "crd/mcpservers.mcpfleet.dev", "--timeout=60s")
-    log = (tmp_path_factory.mktemp("operator") / "operator.log").open("wb")
-    env = {**kube.env, "PYTHONUNBUFFERED": "1"}
+    workdir = tmp_path_factory.mktemp("operator")
+    log = (workdir / "operator.log").open("wb")
+    env = {**kube.env, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(operator_kubeconfig(kube, workdir / "kubeconfig"))}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -43,6 +84,8 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+    # Under the ClusterRole the chart ships, nothing the operator tried was refused.
+    assert "forbidden" not in (workdir / "operator.log").read_text().lower()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
