@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import sys
 
 from mcp_operator.crd import render_crd
@@ -18,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace (the default)")
     run.add_argument("--standalone", action="store_true", help="no peering with other operator replicas")
     run.add_argument("--peering", default="mcp-fleet", help="the peering object shared by operator replicas")
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; the highest live replica works (default: random, so replicas never tie)",
+    )
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="where /healthz is served")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands.add_parser("crd", help="print the McpServer CustomResourceDefinition")
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=args.namespace,
         standalone=args.standalone,
         peering_name=None if args.standalone else args.peering,
+        priority=args.priority if args.priority is not None else secrets.randbelow(1_000_000) + 1,
         liveness_endpoint=args.liveness,
     )
     return 0

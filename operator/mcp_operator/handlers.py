@@ -32,6 +32,7 @@ def kube() -> Kube:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # Kubernetes Events for warnings and errors
     settings.watching.server_timeout = 300
+    settings.peering.lifetime = 20  # a standby replica takes over about 20 s after the active one dies
     settings.execution.max_workers = 16  # sync handlers run in threads; the API calls are I/O bound
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mcpfleet.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="mcpfleet.dev")

@@ -1,0 +1,63 @@
+"""Several operator replicas are safe: one works, the others stand by and take over when it dies."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from e2e.conftest import Kube
+from e2e.test_operator import ROOT, condition, mcps, operator_kubeconfig, wait_for
+
+
+def start(kube: Kube, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
+    env = {**kube.env, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(kubeconfig)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mcp_operator.cli",
+            "run",
+            "--priority",
+            str(priority),
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_standby_takes_over(kube: Kube, namespace: str, tmp_path: Path) -> None:
+    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
+    peering = str(ROOT / "deploy" / "kopf-peering.yaml")
+    kube.run("apply", "--server-side", "-f", peering, check=False)  # the CRDs, then (below) the peering object
+    kube.run("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s")
+    kube.run("apply", "--server-side", "-f", peering)
+    kubeconfig = operator_kubeconfig(kube, tmp_path / "kubeconfig")
+    high_log, low_log = tmp_path / "high.log", tmp_path / "low.log"
+    high = start(kube, kubeconfig, high_log, 200, 18090)
+    low = start(kube, kubeconfig, low_log, 100, 18091)
+    try:
+        # Both start paused; the one with the higher priority resumes, the other stays paused.
+        wait_for("the active replica to resume", lambda: "Resuming operations" in high_log.read_text(), 60)
+        kube.apply(mcps("first", "  replicas: 1\n"), namespace)
+        wait_for("the first Ready", lambda: condition(kube, namespace, "first", "Ready") == "True", 180)
+        assert "Resuming operations" not in low_log.read_text()  # the standby stayed paused
+        assert "first" not in low_log.read_text()
+
+        high.send_signal(signal.SIGKILL)
+        high.wait(10)
+        kube.apply(mcps("second", "  replicas: 1\n"), namespace)
+        wait_for(
+            "the second Ready after a takeover", lambda: condition(kube, namespace, "second", "Ready") == "True", 240
+        )
+        assert "Resuming operations" in low_log.read_text()
+    finally:
+        for process in (high, low):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(20)
+    assert "forbidden" not in (high_log.read_text() + low_log.read_text()).lower()
