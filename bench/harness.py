@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx2
 
+from tests.procs import free_port
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 SERVER_CPU = "0"
@@ -54,13 +56,6 @@ INITIALIZE = {
     "method": "initialize",
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

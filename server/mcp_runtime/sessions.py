@@ -240,28 +240,24 @@ class SessionManager:
 
     async def _serve_live(self, live: LiveSession, scope: Scope, receive: Receive, send: Send) -> int | None:
         """Let the live transport answer; returns the status while the session's envelope is not yet saved."""
-        if live.envelope_saved:
-            live.in_flight += 1
-            try:
-                await live.transport.handle_request(scope, receive, send)
-            finally:
-                live.in_flight -= 1
-            return None
         status: int | None = None
+        target = send
+        if not live.envelope_saved:
 
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif not live.envelope_saved and message.get("body"):
-                # The initialize result is about to reach the client: the record must be complete first,
-                # so that the client's next request can be served by any replica.
-                await self._save_envelope(live)
-            await send(message)
+            async def watch(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif not live.envelope_saved and message.get("body"):
+                    # The initialize result is about to reach the client: the record must be complete first,
+                    # so that the client's next request can be served by any replica.
+                    await self._save_envelope(live)
+                await send(message)
 
+            target = watch
         live.in_flight += 1
         try:
-            await live.transport.handle_request(scope, receive, watch)
+            await live.transport.handle_request(scope, receive, target)
         finally:
             live.in_flight -= 1
         return status
