@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx2
 
-from tests.procs import free_port
+from tests.procs import free_port, serve_command
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -97,19 +97,7 @@ def start_plain(
 
 def start_runtime(name: str, env: dict[str, str]) -> Server:
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mcp_runtime.cli",
-        "serve",
-        "--app",
-        "mcp_runtime.examples.demo:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    return _start(name, cmd, port, env)
+    return _start(name, serve_command(port), port, env)
 
 
 def _start(name: str, cmd: list[str], port: int, env: dict[str, str]) -> Server:

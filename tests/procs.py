@@ -63,6 +63,11 @@ class RuntimeProcess:
         return self.process.wait(5)
 
 
+def serve_command(port: int, app: str = DEMO_APP) -> list[str]:
+    """The command line of `mcp-runtime serve` on loopback (tests and benchmarks start it the same way)."""
+    return [sys.executable, "-m", "mcp_runtime.cli", "serve", "--app", app, "--host", "127.0.0.1", "--port", str(port)]
+
+
 def spawn(tmp_path: Path, env: dict[str, str] | None = None, app: str = DEMO_APP) -> RuntimeProcess:
     """Start `mcp-runtime serve` on a free port (not waiting for it)."""
     port = free_port()
@@ -70,7 +75,7 @@ def spawn(tmp_path: Path, env: dict[str, str] | None = None, app: str = DEMO_APP
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     full_env.update({"MCP_SHUTDOWN_GRACE_SECONDS": "10", "MCP_REPLICA_NAME": f"replica-{port}"})
     full_env.update(env or {})
-    cmd = [sys.executable, "-m", "mcp_runtime.cli", "serve", "--app", app, "--host", "127.0.0.1", "--port", str(port)]
+    cmd = serve_command(port, app)
     with log_path.open("wb") as log:
         process = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     return RuntimeProcess(port, process, log_path, full_env)

@@ -25,6 +25,7 @@ from tests.procs import (
     answer_elicitation,
     metric,
     open_raw_session,
+    serve_command,
     session_headers,
     spawn,
     wait_healthy,
@@ -76,20 +77,8 @@ def balanced_client(procs: list[RuntimeProcess], mode: str = "legacy") -> tuple[
 def restart(proc: RuntimeProcess, tmp_path: Path) -> RuntimeProcess:
     """Start a replica again on the same port with the same settings."""
     import subprocess
-    import sys
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "mcp_runtime.cli",
-        "serve",
-        "--app",
-        "mcp_runtime.examples.demo:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(proc.port),
-    ]
+    cmd = serve_command(proc.port)
     with proc.log_path.open("ab") as log:
         process = subprocess.Popen(cmd, env=proc.env, stdout=log, stderr=subprocess.STDOUT)
     again = RuntimeProcess(proc.port, process, proc.log_path, proc.env)
