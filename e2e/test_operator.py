@@ -15,6 +15,7 @@ import yaml
 from e2e.conftest import Kube
 
 ROOT = Path(__file__).parents[1]
+METRICS_PORT = 18081
 
 
 OPERATOR_BINDING = """
@@ -72,6 +73,8 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
             "--standalone",
             "--liveness",
             "http://127.0.0.1:18080/healthz",
+            "--metrics-port",
+            str(METRICS_PORT),
         ],
         env=env,
         stdout=log,
@@ -194,11 +197,16 @@ def test_lifecycle(kube: Kube, namespace: str, operator: Any) -> None:
     )
 
 
-def test_operator_health(operator: Any) -> None:
+def test_operator_health_and_metrics(operator: Any) -> None:
     import httpx2
 
     wait_for("operator /healthz", lambda: _ok("http://127.0.0.1:18080/healthz", httpx2), 30)
     assert operator.poll() is None
+    metrics = httpx2.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
+    # The lifecycle test before this one made the operator reconcile.
+    ok = [line for line in metrics.splitlines() if line.startswith('mcp_fleet_operator_reconciles_total{result="ok"}')]
+    assert ok and float(ok[0].split()[-1]) > 0, metrics
+    assert "mcp_fleet_operator_reconcile_duration_seconds_bucket" in metrics
 
 
 def _ok(url: str, httpx2: Any) -> bool:

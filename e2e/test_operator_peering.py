@@ -23,6 +23,8 @@ def start(kube: Kube, kubeconfig: Path, log: Path, priority: int, port: int) -> 
             str(priority),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
+            "--metrics-port",
+            "0",
         ],
         env=env,
         stdout=log.open("wb"),

@@ -76,7 +76,9 @@ class RedisSpec(Model):
     mode: Literal["managed", "external"] = Field(
         "managed", description="managed: the operator runs Redis for this McpServer. external: use url."
     )
-    image: str = Field(DEFAULT_REDIS_IMAGE, description="managed: the Redis image.")
+    image: str | None = Field(
+        None, description="managed: the Redis image (empty: the operator's default, the chart's defaultRedisImage)."
+    )
     resources: KubeObject = Field(default_factory=dict, description="managed: Redis container resources.")
     persistence: PersistenceSpec = Field(default_factory=PersistenceSpec, description="managed: persistence.")
     url: str | None = Field(
@@ -122,7 +124,11 @@ class McpServerSpec(Model):
     """The desired state of an MCP server run with mcp-fleet."""
 
     replicas: int = Field(1, ge=0, description="Server pods (the scale subresource sets this).")
-    image: str = Field(DEFAULT_IMAGE, description="The server image; the default is the bundled runtime.")
+    image: str | None = Field(
+        None,
+        description="The server image (empty: the operator's default, the bundled runtime; the chart's "
+        "defaultRuntimeImage).",
+    )
     app: str = Field(
         DEFAULT_APP, description="MODULE:ATTR of the MCPServer the bundled runtime serves.", pattern=r"^[\w.]+:[\w.]+$"
     )

@@ -7,6 +7,9 @@ import logging
 import secrets
 import sys
 
+from pydantic import ValidationError
+
+from mcp_operator.config import OperatorSettings
 from mcp_operator.crd import render_crd
 
 
@@ -26,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         help="peering priority; the highest live replica works (default: random, so replicas never tie)",
     )
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="where /healthz is served")
+    run.add_argument("--metrics-port", type=int, default=9090, help="serve Prometheus /metrics here (0: off)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object a line")
     commands.add_parser("crd", help="print the McpServer CustomResourceDefinition")
     args = parser.parse_args(argv)
 
@@ -34,11 +39,28 @@ def main(argv: list[str] | None = None) -> int:
         print(render_crd(), end="")
         return 0
 
+    try:
+        settings = OperatorSettings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "MCP_FLEET_" + "_".join(str(p) for p in problem["loc"]).upper()
+            print(f"mcp-operator: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+
     import kopf
 
     import mcp_operator.handlers  # noqa: F401 - registers the handlers
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(debug=args.log_level == "DEBUG", log_format=log_format)
+    logging.getLogger().setLevel(args.log_level)
+    if args.metrics_port:
+        from mcp_operator.metrics import serve
+
+        serve(args.metrics_port)
+    logging.getLogger(__name__).info(
+        "default images: runtime %s, redis %s", settings.default_runtime_image, settings.default_redis_image
+    )
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,

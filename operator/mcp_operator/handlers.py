@@ -12,8 +12,10 @@ import kopf
 from pydantic import ValidationError
 
 from mcp_operator.api import GROUP, PLURAL, VERSION, McpServerSpec
+from mcp_operator.config import OperatorSettings, effective_spec
 from mcp_operator.desired import Generated, desired_state, uses_managed_redis
 from mcp_operator.kube import Kube
+from mcp_operator.metrics import forget, record_ready, timed_reconcile
 from mcp_operator.names import MANAGED_BY, Owner
 from mcp_operator.secrets import decode, new_secret_value
 from mcp_operator.status import compute_status
@@ -26,6 +28,11 @@ RESYNC_SECONDS = 20.0
 @cache
 def kube() -> Kube:
     return Kube()
+
+
+@cache
+def operator_settings() -> OperatorSettings:
+    return OperatorSettings()
 
 
 @kopf.on.startup()
@@ -69,20 +76,26 @@ def _secret_versions(k: Kube, owner: Owner, spec: McpServerSpec, generated: Gene
 
 
 def reconcile(body: kopf.Body, patch: kopf.Patch) -> None:
+    with timed_reconcile() as outcome:
+        outcome["result"] = _reconcile(body, patch)
+
+
+def _reconcile(body: kopf.Body, patch: kopf.Patch) -> str:
     meta = body["metadata"]
     owner = Owner(meta["name"], meta["namespace"], meta["uid"])
     generation = int(meta.get("generation") or 0)
     previous = list((body.get("status") or {}).get("conditions") or [])
     k = kube()
     try:
-        spec = McpServerSpec.model_validate(dict(body.get("spec") or {}))
+        spec = effective_spec(McpServerSpec.model_validate(dict(body.get("spec") or {})), operator_settings())
     except ValidationError as error:
         # The schema could not reject this spec; report it instead of retrying in a loop.
         problems = _problems(error)
         fallback = McpServerSpec()
         patch.status.update(compute_status(owner, fallback, generation, None, None, previous, problems))
         kopf.warn(body, reason="InvalidSpec", message="; ".join(problems))
-        return
+        record_ready(owner.namespace, owner.name, [])
+        return "invalid_spec"
     generated = _generated(k, owner, spec)
     state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated))
     for manifest in state.apply:
@@ -91,6 +104,7 @@ def reconcile(body: kopf.Body, patch: kopf.Patch) -> None:
         if k.delete(ref, owner.namespace, owner.uid):
             logger.info("deleted %s/%s, no longer wanted", ref.kind, ref.name)
     refresh_status(owner, spec, generation, previous, patch)
+    return "ok"
 
 
 def refresh_status(
@@ -99,7 +113,9 @@ def refresh_status(
     k = kube()
     deployment = k.get("apps/v1", "Deployment", owner.server, owner.namespace)
     redis = k.get("apps/v1", "StatefulSet", owner.redis, owner.namespace) if uses_managed_redis(spec) else None
-    patch.status.update(compute_status(owner, spec, generation, deployment, redis, previous, []))
+    status = compute_status(owner, spec, generation, deployment, redis, previous, [])
+    record_ready(owner.namespace, owner.name, status["conditions"])
+    patch.status.update(status)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -143,10 +159,18 @@ def _touch_owner(child: kopf.Body) -> None:
         list((owner.get("status") or {}).get("conditions") or []),
         [],
     )
+    record_ready(namespace, name, status["conditions"])
     resource = k.dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="McpServer")
     resource.status.patch(
         name=name, namespace=namespace, body={"status": status}, content_type="application/merge-patch+json"
     )
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_server_event(name: str, namespace: str | None, type: str, **_: Any) -> None:
+    """Drops a deleted McpServer's metrics (no finalizer: its children go by garbage collection)."""
+    if type == "DELETED" and namespace:
+        forget(namespace, name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from mcp_operator.api import McpServerSpec
+from mcp_operator.api import DEFAULT_REDIS_IMAGE, McpServerSpec
 from mcp_operator.names import Owner
 
 REDIS_USER = 65532
@@ -40,7 +40,7 @@ def build_redis_statefulset(owner: Owner, spec: McpServerSpec) -> dict[str, Any]
     args += ["--appendonly", "yes", "--appendfsync", "everysec"] if persistence.enabled else ["--appendonly", "no"]
     container: dict[str, Any] = {
         "name": "redis",
-        "image": spec.redis.image,
+        "image": spec.redis.image or DEFAULT_REDIS_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "args": args,
         "env": [

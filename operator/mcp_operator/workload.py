@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from mcp_operator.api import McpServerSpec
+from mcp_operator.api import DEFAULT_IMAGE, McpServerSpec
 from mcp_operator.names import Owner
 from mcp_operator.runtime_env import (
     AUTH_TOKEN_FILE,
@@ -61,7 +61,7 @@ def build_deployment(owner: Owner, spec: McpServerSpec, secret_versions: dict[st
     secret_volumes, secret_mounts = _secret_mounts(owner, spec)
     container: dict[str, Any] = {
         "name": "server",
-        "image": spec.image,
+        "image": spec.image or DEFAULT_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "env": server_env(owner, spec),
