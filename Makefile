@@ -4,15 +4,23 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+CACHE ?= $(HOME)/.cache/mcp-fleet
+HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=//p' e2e/cluster/versions.env)
+HELM := $(CACHE)/helm-$(HELM_VERSION)/bin/helm
+CHART := charts/mcp-fleet
 
-.PHONY: help venv test lint fmt run bench crds e2e cluster-up cluster-down images clean
+.PHONY: help venv test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
+	@echo "make demo   - a local cluster, the images, the operator installed with Helm, McpServers serving MCP"
 	@echo "make e2e    - a local Kubernetes cluster (built once, cached), the images, the e2e suite, then down"
+	@echo "make images - build the runtime, operator and Redis images (e2e/images/build.sh)"
+	@echo "make chart  - helm lint and package charts/mcp-fleet into dist/"
+	@echo "make crds   - regenerate crds/ from the operator's models and copy them into the chart"
 
 $(BIN)/mcp-runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +49,23 @@ bench: venv
 	$(BIN)/python -m bench.runtime_bench
 	$(BIN)/python -m bench.redis_bench
 
-# The CRD is generated from the operator's pydantic models; tests fail when the checked-in copy is stale.
+# The CRD is generated from the operator's pydantic models; crds/ is the one source and the chart gets a
+# copy. Tests fail when either checked-in copy is stale.
 crds: venv
 	$(BIN)/python -m mcp_operator.crd > crds/mcpservers.yaml
+	rm -f $(CHART)/crds/*.yaml
+	cp crds/*.yaml $(CHART)/crds/
+
+# helm, built once from its pinned release (go install) into the cache.
+$(HELM):
+	bash e2e/cluster/build.sh helm
+
+helm: $(HELM)
+
+chart: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	mkdir -p dist
+	$(HELM) package $(CHART) -d dist
 
 # The local cluster needs root; it is built from pinned releases the first time (about 12 minutes here).
 cluster-up:
@@ -53,13 +75,23 @@ cluster-down:
 	bash e2e/cluster.sh down
 
 images:
-	bash e2e/images/build.sh runtime redis
+	bash e2e/images/build.sh runtime operator redis
 
-e2e: venv
+# The main job: a local cluster, the images loaded into it, the operator installed with Helm, and
+# McpServers from examples/ serving MCP traffic across replicas (checked with the official client).
+demo: venv $(HELM)
 	bash e2e/cluster.sh up
-	bash e2e/images/build.sh --load runtime redis
+	bash e2e/images/build.sh --load runtime operator redis
+	$(BIN)/python -m e2e.demo
+
+demo-down:
+	bash e2e/cluster.sh down
+
+e2e: venv $(HELM)
+	bash e2e/cluster.sh up
+	bash e2e/images/build.sh --load runtime operator redis
 	MCP_FLEET_E2E_TEARDOWN=1 $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
 	  bash e2e/cluster.sh down >/dev/null 2>&1; exit $$status
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache server/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache server/*.egg-info dist

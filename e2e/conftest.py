@@ -38,6 +38,12 @@ class Kube:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
         return done.stdout
 
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> str:
+        done = subprocess.run(["helm", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json"))
 

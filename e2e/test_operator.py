@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +12,33 @@ import pytest
 import yaml
 
 from e2e.conftest import Kube
+from e2e.fleet import condition, mcps, wait_for
 
 ROOT = Path(__file__).parents[1]
 METRICS_PORT = 18081
 
 
-OPERATOR_BINDING = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: mcp-fleet-system}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: mcp-fleet-operator, namespace: mcp-fleet-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: mcp-fleet-operator}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: mcp-fleet-operator}
-subjects: [{kind: ServiceAccount, name: mcp-fleet-operator, namespace: mcp-fleet-system}]
-"""
+HOST_OPERATOR = "host-operator"  # the Helm release name the chart's RBAC is rendered with
+HOST_OPERATOR_NAMESPACE = "mcp-fleet-e2e"
 
 
 def operator_kubeconfig(kube: Kube, path: Path) -> Path:
-    """A kubeconfig of the operator's ServiceAccount, bound to the ClusterRole the chart ships (RBAC proof)."""
-    kube.run("apply", "-f", str(ROOT / "deploy" / "operator-rbac.yaml"))
-    kube.run("apply", "-f", "-", input=OPERATOR_BINDING)
-    token = kube.run("create", "token", "mcp-fleet-operator", "-n", "mcp-fleet-system", "--duration=2h").strip()
+    """A kubeconfig of the operator's ServiceAccount, under exactly the RBAC the chart renders (RBAC proof)."""
+    kube.run("create", "namespace", HOST_OPERATOR_NAMESPACE, check=False)
+    rbac = kube.helm(
+        "template",
+        HOST_OPERATOR,
+        str(ROOT / "charts" / "mcp-fleet"),
+        "-n",
+        HOST_OPERATOR_NAMESPACE,
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    )
+    kube.run("apply", "-f", "-", input=rbac)
+    account = f"{HOST_OPERATOR}-mcp-fleet"
+    token = kube.run("create", "token", account, "-n", HOST_OPERATOR_NAMESPACE, "--duration=2h").strip()
     admin = yaml.safe_load(Path(kube.env["KUBECONFIG"]).read_text())
     cluster = admin["clusters"][0]
     path.write_text(
@@ -89,28 +88,6 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     log.close()
     # Under the ClusterRole the chart ships, nothing the operator tried was refused.
     assert "forbidden" not in (workdir / "operator.log").read_text().lower()
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-
-
-def mcps(name: str, spec: str) -> str:
-    return f"apiVersion: mcpfleet.dev/v1alpha1\nkind: McpServer\nmetadata: {{name: {name}}}\nspec:\n{spec}"
-
-
-def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
-    obj = kube.json("get", "mcps", name, "-n", namespace)
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c["type"] == kind:
-            return str(c["status"])
-    return None
 
 
 def test_invalid_mcpservers_are_rejected_with_a_message(kube: Kube, namespace: str, operator: Any) -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from e2e.conftest import Kube
-from e2e.test_operator import ROOT, condition, mcps, operator_kubeconfig, wait_for
+from e2e.fleet import ROOT, condition, mcps, wait_for
+from e2e.test_operator import operator_kubeconfig
 
 
 def start(kube: Kube, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
@@ -41,10 +42,11 @@ def paused(log: Path) -> bool:
 
 def test_standby_takes_over(kube: Kube, namespace: str, tmp_path: Path) -> None:
     kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
-    peering = str(ROOT / "deploy" / "kopf-peering.yaml")
-    kube.run("apply", "--server-side", "-f", peering, check=False)  # the CRDs, then (below) the peering object
+    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peerings.yaml"))
     kube.run("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s")
-    kube.run("apply", "--server-side", "-f", peering)
+    kube.run(
+        "apply", "-f", "-", input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: mcp-fleet}\n"
+    )
     kubeconfig = operator_kubeconfig(kube, tmp_path / "kubeconfig")
     high_log, low_log = tmp_path / "high.log", tmp_path / "low.log"
     high = start(kube, kubeconfig, high_log, 200, 18090)

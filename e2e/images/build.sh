@@ -4,7 +4,7 @@
 # Redis image from Debian's redis-server. Saves each as a docker-archive under the cache and, given
 # --load, imports them into the local cluster's node.
 #
-#   e2e/images/build.sh [--load] [base|redis|runtime ...]
+#   e2e/images/build.sh [--load] [base|redis|runtime|operator ...]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -16,6 +16,7 @@ BASE_REF=localhost/mcp-fleet/python-base:$SUITE
 REDIS_REF=docker.io/mcp-fleet/redis:7.0
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
 RUNTIME_REF=docker.io/mcp-fleet/runtime:$VERSION
+OPERATOR_REF=docker.io/mcp-fleet/operator:$VERSION
 mkdir -p "$OUT"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
@@ -24,7 +25,7 @@ targets=()
 for arg in "$@"; do
   case $arg in --load) load=1 ;; *) targets+=("$arg") ;; esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(base redis runtime)
+[ ${#targets[@]} -gt 0 ] || targets=(base redis runtime operator)
 
 for tool in debootstrap buildah runc; do
   command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
@@ -87,7 +88,8 @@ build_redis() {
 build_from_dockerfile() { # ref dockerfile archive
   local ref=$1 dockerfile=$2 archive=$3
   local sum
-  sum=$(cd "$ROOT" && cat "$dockerfile" pyproject.toml README.md $(git ls-files server 2>/dev/null || find server -name '*.py') | sha256sum | cut -c1-12)
+  sum=$(cd "$ROOT" && cat "$dockerfile" pyproject.toml README.md \
+    $(git ls-files server operator 2>/dev/null || find server operator -name '*.py') | sha256sum | cut -c1-12)
   if [ -s "$archive" ] && [ -f "$archive.key" ] && [ "$(cat "$archive.key")" = "$sum" ]; then
     echo "$archive"; return
   fi
@@ -110,6 +112,7 @@ for target in "${targets[@]}"; do
     base) build_base ;;
     redis) archives+=("$(build_redis)") ;;
     runtime) build_base; archives+=("$(build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar")") ;;
+    operator) build_base; archives+=("$(build_from_dockerfile "$OPERATOR_REF" images/operator.Dockerfile "$OUT/operator-$VERSION.tar")") ;;
     *) echo "unknown image: $target" >&2; exit 2 ;;
   esac
 done

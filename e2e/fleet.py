@@ -1,0 +1,139 @@
+"""What the chart test and `make demo` share: installing the chart, waiting for McpServers, and talking MCP
+to them from inside the cluster with the official client."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from e2e.conftest import Kube
+
+ROOT = Path(__file__).parents[1]
+CHART = ROOT / "charts" / "mcp-fleet"
+EXAMPLES = ROOT / "examples"
+VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+RUNTIME_IMAGE = f"docker.io/mcp-fleet/runtime:{VERSION}"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def mcps(name: str, spec: str) -> str:
+    return f"apiVersion: mcpfleet.dev/v1alpha1\nkind: McpServer\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+
+
+def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
+    obj = kube.json("get", "mcps", name, "-n", namespace)
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == kind:
+            return str(c["status"])
+    return None
+
+
+def wait_ready(kube: Kube, namespace: str, name: str, timeout: float = 300) -> None:
+    wait_for(f"McpServer {name} Ready", lambda: condition(kube, namespace, name, "Ready") == "True", timeout)
+
+
+def helm_install(kube: Kube, release: str, namespace: str, values: dict[str, Any], workdir: Path) -> str:
+    """`helm upgrade --install` (install the first time, upgrade after), waiting for the operator's rollout."""
+    values_file = workdir / f"{release}-values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    return kube.helm(
+        "upgrade",
+        "--install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "--create-namespace",
+        "-f",
+        str(values_file),
+        "--wait",
+        "--timeout=180s",
+    )
+
+
+def examples(kube: Kube, namespace: str) -> list[str]:
+    """Applies examples/ as it is; returns the McpServers' names."""
+    kube.run("apply", "-n", namespace, "-f", str(EXAMPLES))
+    return [yaml.safe_load(p.read_text())["metadata"]["name"] for p in sorted(EXAMPLES.glob("*.yaml"))]
+
+
+# Runs in a pod of the runtime image (which has the official client): one handshake-era session whose
+# requests each open a new connection, so the Service spreads them over the replicas, then a 2026-07-28
+# client.
+PROBE = """
+import asyncio, json, sys
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, calls):
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0), timeout=30)
+    replicas, counts = [], []
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        for _ in range(calls):
+            replicas.append((await client.call_tool("whoami", {})).structured_content["replica"])
+            counts.append((await client.call_tool("session_increment", {})).structured_content["result"])
+    async with Client(url, mode="2026-07-28") as client:
+        modern = (await client.call_tool("add", {"a": 2, "b": 3})).structured_content["result"]
+    print(json.dumps({"replicas": replicas, "counts": counts, "modern_add": modern}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def probe(kube: Kube, namespace: str, name: str, calls: int = 15) -> dict[str, Any]:
+    """Talks MCP to the McpServer `name` through its Service, from a pod; returns what the probe saw."""
+    url = kube.json("get", "mcps", name, "-n", namespace)["status"]["url"]
+    job = f"probe-{name}"
+    manifest = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job},
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532},
+                    "containers": [
+                        {
+                            "name": "probe",
+                            "image": RUNTIME_IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["python3", "-c", PROBE, url, str(calls)],
+                        }
+                    ],
+                }
+            },
+        },
+    }
+    kube.run("delete", "job", job, "-n", namespace, "--ignore-not-found", "--wait=true")
+    kube.run("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    done = kube.run(
+        "wait",
+        "-n",
+        namespace,
+        "--for=jsonpath={.status.conditions[?(@.status=='True')].type}=Complete",
+        f"job/{job}",
+        "--timeout=120s",
+        check=False,
+        timeout=150,
+    )
+    logs = kube.run("logs", "-n", namespace, f"job/{job}", check=False)
+    assert done, f"the probe job did not complete: {logs}"
+    return dict(json.loads(logs.strip().splitlines()[-1]))

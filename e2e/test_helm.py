@@ -1,0 +1,234 @@
+"""The Helm chart on the local cluster: lint, template, server-side dry run, install, the examples Ready,
+an upgrade with changed values, uninstall."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from e2e.conftest import Kube
+from e2e.fleet import CHART, ROOT, condition, examples, helm_install, probe, wait_for, wait_ready
+
+RELEASE = "e2e-fleet"
+RELEASE_NAMESPACE = "e2e-fleet-system"
+FULLNAME = f"{RELEASE}-mcp-fleet"
+
+NON_DEFAULT: dict[str, Any] = {
+    "image": {"repository": "registry.example/mcp/operator", "tag": "9.9.9", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "replicas": 2,
+    "mcpServerDefaults": {"runtimeImage": "registry.example/mcp/runtime:9", "redisImage": "registry.example/redis:7"},
+    "watchNamespaces": ["e2e-chart-a", "e2e-chart-b"],
+    "peering": {"enabled": True, "name": "team-peering"},
+    "logLevel": "DEBUG",
+    "logFormat": "json",
+    "metrics": {"port": 9100, "service": {"enabled": False}},
+    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    "serviceAccount": {"create": True, "name": "fleet-operator", "annotations": {"team": "platform"}},
+    "podAnnotations": {"example.com/scrape": "true"},
+    "podLabels": {"team": "platform"},
+    "priorityClassName": "system-cluster-critical",
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+    "affinity": {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "mcp-fleet"}},
+                    },
+                }
+            ]
+        }
+    },
+    "topologySpreadConstraints": [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "mcp-fleet"}},
+        }
+    ],
+}
+
+
+def render(kube: Kube, values: dict[str, Any] | None, tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
+    args = ["template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, *extra]
+    if values is not None:
+        path = tmp_path / "values.yaml"
+        path.write_text(yaml.safe_dump(values))
+        args += ["-f", str(path)]
+    return [d for d in yaml.safe_load_all(kube.helm(*args)) if d]
+
+
+def by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        found.setdefault(doc["kind"], []).append(doc)
+    return found
+
+
+def operator_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = by_kind(docs)["Deployment"][0]
+    return dict(deployment["spec"]["template"]["spec"]["containers"][0])
+
+
+@pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
+def test_lint_and_template(kube: Kube, values: dict[str, Any] | None, tmp_path: Path) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    if values is not None:
+        (tmp_path / "lint.yaml").write_text(yaml.safe_dump(values))
+        args += ["-f", str(tmp_path / "lint.yaml")]
+    assert "0 chart(s) failed" in kube.helm(*args)
+    docs = render(kube, values, tmp_path)
+    kinds = by_kind(docs)
+    container = operator_container(docs)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    if values is None:
+        assert sorted(kinds) == sorted(
+            ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "ClusterKopfPeering"]
+        )
+        assert "--all-namespaces" in container["args"]
+        assert container["image"] == "docker.io/mcp-fleet/operator:0.1.0"
+        assert env["MCP_FLEET_DEFAULT_RUNTIME_IMAGE"] == "docker.io/mcp-fleet/runtime:0.1.0"
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    else:
+        # A Role, RoleBinding and KopfPeering in each watched namespace; no cluster-wide access to McpServers.
+        assert sorted(r["metadata"]["namespace"] for r in kinds["Role"]) == ["e2e-chart-a", "e2e-chart-b"]
+        assert sorted(r["metadata"]["namespace"] for r in kinds["RoleBinding"]) == ["e2e-chart-a", "e2e-chart-b"]
+        assert sorted(p["metadata"]["namespace"] for p in kinds["KopfPeering"]) == ["e2e-chart-a", "e2e-chart-b"]
+        assert "ClusterKopfPeering" not in kinds and "Service" not in kinds
+        (cluster_role,) = kinds["ClusterRole"]
+        assert all("mcpfleet.dev" not in rule["apiGroups"] for rule in cluster_role["rules"])
+        assert {"--namespace=e2e-chart-a", "--namespace=e2e-chart-b", "--peering=team-peering"} <= set(
+            container["args"]
+        )
+        assert {"--log-format=json", "--log-level=DEBUG", "--metrics-port=9100"} <= set(container["args"])
+        assert container["image"] == "registry.example/mcp/operator:9.9.9"
+        assert env["MCP_FLEET_DEFAULT_RUNTIME_IMAGE"] == "registry.example/mcp/runtime:9"
+        pod = kinds["Deployment"][0]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "fleet-operator" and pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+        assert kinds["Deployment"][0]["spec"]["replicas"] == 2
+
+
+def test_bad_values_are_refused_by_the_schema(kube: Kube) -> None:
+    cases = {
+        ("logFormat=xml",): "logFormat",
+        ("watchNamespaces[0]=Not_A_Namespace",): "watchNamespaces",
+        ("replicas=-1",): "replicas",
+        ("mcpServerDefaults.runtimeImage=",): "runtimeImage",
+        ("surprise=1",): "surprise",
+        # Several replicas without peering would all reconcile the same McpServers.
+        ("replicas=2", "peering.enabled=false"): "replicas",
+    }
+    for settings, field in cases.items():
+        args = ["helm", "template", RELEASE, str(CHART)]
+        for setting in settings:
+            args += ["--set", setting]
+        done = subprocess.run(args, env=kube.env, capture_output=True, text=True)
+        assert done.returncode != 0, settings
+        assert "values don't meet the specifications of the schema" in done.stderr and field in done.stderr, (
+            settings,
+            done.stderr,
+        )
+
+
+@pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
+def test_the_api_server_accepts_the_rendered_manifests(
+    kube: Kube, values: dict[str, Any] | None, tmp_path: Path
+) -> None:
+    # The CRDs first (for real: the peering objects' kinds must exist), then the release's objects, dry run.
+    kube.run("apply", "--server-side", "-f", str(ROOT / "crds"))
+    kube.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    for namespace in (RELEASE_NAMESPACE, "e2e-chart-a", "e2e-chart-b"):
+        kube.run("create", "namespace", namespace, check=False)
+    manifests = kube.helm(*_template_args(values, tmp_path))
+    applied = kube.run("apply", "--dry-run=server", "-f", "-", input=manifests)
+    assert "(server dry run)" in applied
+    assert applied.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
+
+
+def _template_args(values: dict[str, Any] | None, tmp_path: Path) -> list[str]:
+    args = ["template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE]
+    if values is not None:
+        (tmp_path / "dry.yaml").write_text(yaml.safe_dump(values))
+        args += ["-f", str(tmp_path / "dry.yaml")]
+    return args
+
+
+@pytest.fixture
+def release(kube: Kube) -> Iterator[str]:
+    yield RELEASE
+    kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
+
+
+def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release: str, tmp_path: Path) -> None:
+    # Install with the default values: the operator comes up in the cluster.
+    helm_install(kube, release, RELEASE_NAMESPACE, {}, tmp_path)
+    deployment = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)
+    assert deployment["status"]["readyReplicas"] == 1
+    assert kube.json("get", "crd", "mcpservers.mcpfleet.dev")["metadata"]["name"]
+
+    # The examples, applied as they are, become Ready McpServers that serve MCP.
+    names = examples(kube, namespace)
+    assert sorted(names) == ["demo-memory", "demo-redis"]
+    for name in names:
+        wait_ready(kube, namespace, name)
+    assert kube.json("get", "mcps", "demo-redis", "-n", namespace)["status"]["readyReplicas"] == 3
+    seen = probe(kube, namespace, "demo-redis")
+    assert seen["counts"] == list(range(1, 16)), seen  # one session, its state shared by every replica
+    assert len(set(seen["replicas"])) >= 2, seen
+    assert seen["modern_add"] == 5
+    assert probe(kube, namespace, "demo-memory", calls=3)["counts"] == [1, 2, 3]
+
+    # An upgrade with changed values rolls the operator; the new one keeps reconciling, and the new default
+    # runtime image reaches the McpServers that leave spec.image empty.
+    before = deployment["metadata"]["generation"]
+    upgraded = {
+        "replicas": 2,
+        "logFormat": "json",
+        "mcpServerDefaults": {"runtimeImage": "mcp-fleet/runtime:0.1.0", "redisImage": "docker.io/mcp-fleet/redis:7.0"},
+    }
+    helm_install(kube, release, RELEASE_NAMESPACE, upgraded, tmp_path)
+    deployment = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)
+    assert deployment["metadata"]["generation"] > before
+    assert deployment["status"]["readyReplicas"] == 2 and deployment["status"]["updatedReplicas"] == 2
+    assert "--log-format=json" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    def server_image() -> str:
+        pod = kube.json("get", "deployment", "demo-memory", "-n", namespace)["spec"]["template"]["spec"]
+        return str(pod["containers"][0]["image"])
+
+    wait_for("the new default image", lambda: server_image() == "mcp-fleet/runtime:0.1.0", 120)
+    kube.run("scale", "mcps", "demo-memory", "-n", namespace, "--replicas=2")
+
+    def ready_replicas() -> int:
+        return int(kube.json("get", "mcps", "demo-memory", "-n", namespace).get("status", {}).get("readyReplicas", 0))
+
+    wait_for("demo-memory scaled by the upgraded operator", lambda: ready_replicas() == 2, 180)
+    assert condition(kube, namespace, "demo-memory", "Ready") == "True"
+
+    # Uninstall removes the operator and what the chart made; the CRD and the McpServers stay, and their
+    # servers keep running.
+    kube.helm("uninstall", release, "-n", RELEASE_NAMESPACE, "--wait")
+    left = kube.json(
+        "get",
+        "deployments,serviceaccounts,services",
+        "-n",
+        RELEASE_NAMESPACE,
+        "-l",
+        f"app.kubernetes.io/instance={RELEASE}",
+    )
+    assert not left["items"], left
+    for kind in ("clusterrole", "clusterrolebinding", "clusterkopfpeering"):
+        assert not kube.json("get", kind, "-l", f"app.kubernetes.io/instance={RELEASE}")["items"], kind
+    assert kube.json("get", "crd", "mcpservers.mcpfleet.dev")
+    assert sorted(m["metadata"]["name"] for m in kube.json("get", "mcps", "-n", namespace)["items"]) == names
+    assert kube.json("get", "deployment", "demo-redis", "-n", namespace)["status"]["readyReplicas"] == 3
