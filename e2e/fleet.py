@@ -128,7 +128,7 @@ def probe(kube: Kube, namespace: str, name: str, calls: int = 15) -> dict[str, A
         "wait",
         "-n",
         namespace,
-        "--for=jsonpath={.status.conditions[?(@.status=='True')].type}=Complete",
+        "--for=condition=Complete",
         f"job/{job}",
         "--timeout=120s",
         check=False,

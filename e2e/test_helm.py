@@ -188,12 +188,14 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
     assert seen["modern_add"] == 5
     assert probe(kube, namespace, "demo-memory", calls=3)["counts"] == [1, 2, 3]
 
-    # An upgrade with changed values rolls the operator; the new one keeps reconciling, and the new default
-    # runtime image reaches the McpServers that leave spec.image empty.
+    # An upgrade with changed values rolls the operator; the new one keeps reconciling (now only in this
+    # namespace, under a Role), and the new default runtime image reaches McpServers that leave spec.image
+    # empty.
     before = deployment["metadata"]["generation"]
     upgraded = {
         "replicas": 2,
         "logFormat": "json",
+        "watchNamespaces": [namespace],  # from every namespace to one: a Role and KopfPeering there
         "mcpServerDefaults": {"runtimeImage": "mcp-fleet/runtime:0.1.0", "redisImage": "docker.io/mcp-fleet/redis:7.0"},
     }
     helm_install(kube, release, RELEASE_NAMESPACE, upgraded, tmp_path)
@@ -214,6 +216,17 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
 
     wait_for("demo-memory scaled by the upgraded operator", lambda: ready_replicas() == 2, 180)
     assert condition(kube, namespace, "demo-memory", "Ready") == "True"
+    assert kube.json("get", "role", FULLNAME, "-n", namespace)["rules"]
+    assert not kube.json("get", "clusterrolebinding", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"][1:]
+    # The replaced pods lost their cluster-wide access as the upgrade went in; the new ones need none.
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+
+    def operator_pods() -> int:
+        return len(kube.json("get", "pods", "-n", RELEASE_NAMESPACE, "-l", selector)["items"])
+
+    wait_for("the old operator pods gone", lambda: operator_pods() == 2)
+    logs = kube.run("logs", "-n", RELEASE_NAMESPACE, "-l", selector, "--tail=-1")
+    assert "forbidden" not in logs.lower(), logs
 
     # Uninstall removes the operator and what the chart made; the CRD and the McpServers stay, and their
     # servers keep running.

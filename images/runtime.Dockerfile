@@ -18,6 +18,8 @@ RUN if [ -n "$PIP_CERT" ]; then export PIP_CERT; else unset PIP_CERT; fi \
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/mcp-fleet /opt/mcp-fleet
+# A named non-root user (65532, as in distroless images) that the chart and the operator run pods as.
+RUN useradd --uid 65532 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mcp-fleet
 ENV PATH=/opt/mcp-fleet/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER 65532:65532
 EXPOSE 8000

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+import socket
 import sys
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(debug=args.log_level == "DEBUG", log_format=log_format)
     logging.getLogger().setLevel(args.log_level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # a line per liveness probe otherwise
     if args.metrics_port:
         from mcp_operator.metrics import serve
 
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         peering_name=None if args.standalone else args.peering,
         priority=args.priority if args.priority is not None else secrets.randbelow(1_000_000) + 1,
         liveness_endpoint=args.liveness,
+        # kopf would name this replica after the user, and a uid with no passwd entry (any uid the cluster
+        # picks) has no user name; the pod's host name and a random suffix are unique and need none.
+        identity=cast(Any, f"{socket.gethostname()}-{secrets.token_hex(4)}"),  # kopf's Identity is a NewType
     )
     return 0
 

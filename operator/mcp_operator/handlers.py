@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -22,7 +23,6 @@ from mcp_operator.status import compute_status
 from mcp_operator.workload import referenced_secrets
 
 logger = logging.getLogger(__name__)
-RESYNC_SECONDS = 20.0
 
 
 @cache
@@ -75,12 +75,14 @@ def _secret_versions(k: Kube, owner: Owner, spec: McpServerSpec, generated: Gene
     return versions
 
 
-def reconcile(body: kopf.Body, patch: kopf.Patch) -> None:
+def reconcile(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Applies what the McpServer `body` should own, removes what it should not, and returns its status."""
     with timed_reconcile() as outcome:
-        outcome["result"] = _reconcile(body, patch)
+        outcome["result"], status = _reconcile(body)
+    return status
 
 
-def _reconcile(body: kopf.Body, patch: kopf.Patch) -> str:
+def _reconcile(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     meta = body["metadata"]
     owner = Owner(meta["name"], meta["namespace"], meta["uid"])
     generation = int(meta.get("generation") or 0)
@@ -91,11 +93,11 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch) -> str:
     except ValidationError as error:
         # The schema could not reject this spec; report it instead of retrying in a loop.
         problems = _problems(error)
-        fallback = McpServerSpec()
-        patch.status.update(compute_status(owner, fallback, generation, None, None, previous, problems))
-        kopf.warn(body, reason="InvalidSpec", message="; ".join(problems))
+        status = compute_status(owner, McpServerSpec(), generation, None, None, previous, problems)
+        event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(Any, dict(body)))
+        kopf.warn(event_body, reason="InvalidSpec", message="; ".join(problems))
         record_ready(owner.namespace, owner.name, [])
-        return "invalid_spec"
+        return "invalid_spec", status
     generated = _generated(k, owner, spec)
     state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated))
     for manifest in state.apply:
@@ -103,80 +105,79 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch) -> str:
     for ref in state.absent:
         if k.delete(ref, owner.namespace, owner.uid):
             logger.info("deleted %s/%s, no longer wanted", ref.kind, ref.name)
-    refresh_status(owner, spec, generation, previous, patch)
-    return "ok"
+    return "ok", current_status(owner, spec, generation, previous)
 
 
-def refresh_status(
-    owner: Owner, spec: McpServerSpec, generation: int, previous: list[dict[str, Any]], patch: kopf.Patch
-) -> None:
+def current_status(
+    owner: Owner, spec: McpServerSpec, generation: int, previous: list[dict[str, Any]]
+) -> dict[str, Any]:
     k = kube()
     deployment = k.get("apps/v1", "Deployment", owner.server, owner.namespace)
     redis = k.get("apps/v1", "StatefulSet", owner.redis, owner.namespace) if uses_managed_redis(spec) else None
     status = compute_status(owner, spec, generation, deployment, redis, previous, [])
     record_ready(owner.namespace, owner.name, status["conditions"])
-    patch.status.update(status)
+    return status
 
 
+# No timers and no deletion handlers: kopf would put a finalizer on every McpServer, and with the operator
+# uninstalled an McpServer (or its namespace) could then never be deleted. Children go by garbage collection
+# (owner references); drift is repaired from the children's own events (below).
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def on_change(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    reconcile(body, patch)
+    patch.status.update(reconcile(body))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Repairs drift (a deleted or edited child comes back) and keeps the status current."""
-    reconcile(body, patch)
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_server_event(name: str, namespace: str | None, type: str, **_: Any) -> None:
+    """Drops a deleted McpServer's metrics."""
+    if type == "DELETED" and namespace:
+        forget(namespace, name)
 
 
-def _owner_of(child: kopf.Body) -> tuple[str, str] | None:
+def _owner_of(child: Mapping[str, Any]) -> tuple[str, str, str] | None:
     for ref in child["metadata"].get("ownerReferences") or []:
         if ref.get("apiVersion") == f"{GROUP}/{VERSION}" and ref.get("kind") == "McpServer":
-            return child["metadata"]["namespace"], ref["name"]
+            return child["metadata"]["namespace"], ref["name"], ref["uid"]
     return None
 
 
-def _touch_owner(child: kopf.Body) -> None:
-    """Make the owner reconcile now: a child changed (pods became ready) or went away."""
+def on_child(child: Mapping[str, Any], deleted: bool) -> None:
+    """A child changed (pods became ready: refresh the owner's status) or went away (reconcile the owner, which
+    puts it back)."""
     found = _owner_of(child)
     if found is None:
         return
-    namespace, name = found
+    namespace, name, uid = found
     k = kube()
     owner = k.get(f"{GROUP}/{VERSION}", "McpServer", name, namespace)
-    if owner is None:
-        return
-    meta = owner["metadata"]
-    spec = McpServerSpec.model_validate(owner.get("spec") or {})
-    status = compute_status(
-        Owner(meta["name"], namespace, meta["uid"]),
-        spec,
-        int(meta.get("generation") or 0),
-        k.get("apps/v1", "Deployment", name, namespace),
-        k.get("apps/v1", "StatefulSet", f"{name}-redis", namespace) if uses_managed_redis(spec) else None,
-        list((owner.get("status") or {}).get("conditions") or []),
-        [],
-    )
-    record_ready(namespace, name, status["conditions"])
+    if owner is None or owner["metadata"]["uid"] != uid or owner["metadata"].get("deletionTimestamp"):
+        return  # the owner is gone or going: its children go by garbage collection
+    if deleted:
+        status = reconcile(owner)
+    else:
+        meta = owner["metadata"]
+        spec = effective_spec(McpServerSpec.model_validate(owner.get("spec") or {}), operator_settings())
+        previous = list((owner.get("status") or {}).get("conditions") or [])
+        status = current_status(Owner(name, namespace, uid), spec, int(meta.get("generation") or 0), previous)
     resource = k.dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="McpServer")
     resource.status.patch(
         name=name, namespace=namespace, body={"status": status}, content_type="application/merge-patch+json"
     )
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-def on_server_event(name: str, namespace: str | None, type: str, **_: Any) -> None:
-    """Drops a deleted McpServer's metrics (no finalizer: its children go by garbage collection)."""
-    if type == "DELETED" and namespace:
-        forget(namespace, name)
+CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-@kopf.on.event("apps", "v1", "statefulsets", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-def on_child_event(body: kopf.Body, type: str | None, **_: Any) -> None:
-    try:
-        _touch_owner(body)
-    except Exception:
-        logger.exception("could not refresh the owner's status")
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
+@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
+@kopf.on.event("", "v1", "services", labels=CHILDREN)
+def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
+    if type == "DELETED" or body["kind"] != "Service":
+        try:
+            on_child(body, deleted=type == "DELETED")
+        except ValidationError:
+            pass  # an invalid spec is reported by the McpServer's own handlers
+        except Exception:
+            logger.exception("could not reconcile the owner of %s/%s", body["kind"], body["metadata"]["name"])

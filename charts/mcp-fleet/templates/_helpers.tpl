@@ -72,12 +72,16 @@ namespace (a Role).
 - apiGroups: [mcpfleet.dev]
   resources: [mcpservers/status]
   verbs: [get, patch, update]
-# Children, applied server-side (create happens through patch) and removed when no longer wanted.
+# Children, applied server-side (create happens through patch) and removed when no longer wanted;
+# Deployments, StatefulSets and Services are watched, so that one deleted comes back.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
-  resources: [services, secrets]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [secrets]
   verbs: [get, create, patch, delete]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
