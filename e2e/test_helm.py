@@ -215,7 +215,7 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
         return int(kube.json("get", "mcps", "demo-memory", "-n", namespace).get("status", {}).get("readyReplicas", 0))
 
     wait_for("demo-memory scaled by the upgraded operator", lambda: ready_replicas() == 2, 180)
-    assert condition(kube, namespace, "demo-memory", "Ready") == "True"
+    wait_ready(kube, namespace, "demo-memory", 120)  # and its rollout to the new image done
     assert kube.json("get", "role", FULLNAME, "-n", namespace)["rules"]
     assert not kube.json("get", "clusterrolebinding", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"][1:]
     # The replaced pods lost their cluster-wide access as the upgrade went in; the new ones need none.
@@ -245,3 +245,11 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
     assert kube.json("get", "crd", "mcpservers.mcpfleet.dev")
     assert sorted(m["metadata"]["name"] for m in kube.json("get", "mcps", "-n", namespace)["items"]) == names
     assert kube.json("get", "deployment", "demo-redis", "-n", namespace)["status"]["readyReplicas"] == 3
+    # With no operator running, an McpServer can still be deleted (no finalizer), and what it ran goes with it.
+    assert not kube.json("get", "mcps", "demo-memory", "-n", namespace)["metadata"].get("finalizers")
+    kube.run("delete", "mcps", "demo-memory", "-n", namespace, "--timeout=60s")
+    wait_for(
+        "garbage collection",
+        lambda: not kube.run("get", "deployment", "demo-memory", "-n", namespace, "--ignore-not-found"),
+        60,
+    )

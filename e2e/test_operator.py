@@ -143,6 +143,15 @@ def test_lifecycle(kube: Kube, namespace: str, operator: Any) -> None:
     kube.run("delete", "service/demo", "-n", namespace)
     wait_for("the Service back", lambda: kube.run("get", "service/demo", "-n", namespace, check=False), 60)
 
+    # An edited child is put back.
+    def image() -> str:
+        pod = kube.json("get", "deployment/demo", "-n", namespace)["spec"]["template"]["spec"]
+        return str(pod["containers"][0]["image"])
+
+    original = image()
+    kube.run("set", "image", "deployment/demo", "-n", namespace, "server=example.invalid/edited:1")
+    wait_for("the edit reverted", lambda: image() == original, 60)
+
     # Switching to redis makes a managed Redis and re-renders the pods.
     kube.run(
         "patch", "mcps", "demo", "-n", namespace, "--type=merge", "-p", '{"spec":{"sessions":{"backend":"redis"}}}'

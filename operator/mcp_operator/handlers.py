@@ -143,9 +143,9 @@ def _owner_of(child: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-def on_child(child: Mapping[str, Any], deleted: bool) -> None:
-    """A child changed (pods became ready: refresh the owner's status) or went away (reconcile the owner, which
-    puts it back)."""
+def on_child(child: Mapping[str, Any], reconcile_owner: bool) -> None:
+    """A child changed: refresh the owner's status (pods became ready), or reconcile the owner (the child was
+    deleted or edited: the reconcile puts it back)."""
     found = _owner_of(child)
     if found is None:
         return
@@ -154,7 +154,7 @@ def on_child(child: Mapping[str, Any], deleted: bool) -> None:
     owner = k.get(f"{GROUP}/{VERSION}", "McpServer", name, namespace)
     if owner is None or owner["metadata"]["uid"] != uid or owner["metadata"].get("deletionTimestamp"):
         return  # the owner is gone or going: its children go by garbage collection
-    if deleted:
+    if reconcile_owner:
         status = reconcile(owner)
     else:
         meta = owner["metadata"]
@@ -174,9 +174,13 @@ CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
 @kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
 @kopf.on.event("", "v1", "services", labels=CHILDREN)
 def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
+    # A spec the workload controller has not observed yet is someone's edit (or our own apply, which makes
+    # this reconcile a no-op): reconcile, which puts back what the operator owns.
+    generation = body["metadata"].get("generation")
+    edited = body["kind"] != "Service" and generation != (body.get("status") or {}).get("observedGeneration")
     if type == "DELETED" or body["kind"] != "Service":
         try:
-            on_child(body, deleted=type == "DELETED")
+            on_child(body, reconcile_owner=type == "DELETED" or edited)
         except ValidationError:
             pass  # an invalid spec is reported by the McpServer's own handlers
         except Exception:
