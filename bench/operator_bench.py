@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT
-from e2e.conftest import Kube
+from e2e.kube import Kube
 
 RESULTS = Path(__file__).parent / "results"
 

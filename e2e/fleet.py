@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from e2e.conftest import Kube
+from e2e.kube import Kube
 
 ROOT = Path(__file__).parents[1]
 CHART = ROOT / "charts" / "mcp-fleet"

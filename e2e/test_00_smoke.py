@@ -8,7 +8,7 @@ import anyio
 import httpx2
 from mcp import Client
 
-from e2e.conftest import Kube
+from e2e.kube import Kube
 
 RUNTIME_IMAGE = "docker.io/mcp-fleet/runtime:0.1.0"
 

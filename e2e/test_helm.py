@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.conftest import Kube
-from e2e.fleet import CHART, ROOT, condition, examples, helm_install, probe, wait_for, wait_ready
+from e2e.fleet import CHART, ROOT, examples, helm_install, probe, wait_for, wait_ready
+from e2e.kube import Kube
 
 RELEASE = "e2e-fleet"
 RELEASE_NAMESPACE = "e2e-fleet-system"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.conftest import Kube
 from e2e.fleet import condition, mcps, wait_for
+from e2e.kube import Kube
 
 ROOT = Path(__file__).parents[1]
 METRICS_PORT = 18081

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e.conftest import Kube
 from e2e.fleet import ROOT, condition, mcps, wait_for
+from e2e.kube import Kube
 from e2e.test_operator import operator_kubeconfig
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import E2E, STATE
+from e2e.kube import E2E, STATE
 
 COMPONENTS = [
     "kube-apiserver",
