@@ -12,9 +12,10 @@ RUN python3 -m venv /opt/mcp-fleet
 COPY pyproject.toml README.md /src/
 COPY server /src/server
 RUN if [ -n "$PIP_CERT" ]; then export PIP_CERT; else unset PIP_CERT; fi \
- && /opt/mcp-fleet/bin/pip install --no-compile /src \
+ && /opt/mcp-fleet/bin/pip install --no-compile "/src[runtime]" \
  && /opt/mcp-fleet/bin/python -m compileall -q /opt/mcp-fleet/lib \
- && rm -rf /opt/mcp-fleet/lib/python3*/site-packages/pip /opt/mcp-fleet/lib/python3*/site-packages/setuptools
+ && rm -rf /opt/mcp-fleet/lib/python3*/site-packages/pip /opt/mcp-fleet/lib/python3*/site-packages/setuptools \
+    /opt/mcp-fleet/lib/python3*/site-packages/pkg_resources /opt/mcp-fleet/lib/python3*/site-packages/_distutils_hack
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/mcp-fleet /opt/mcp-fleet
