@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +15,13 @@ from e2e.kube import STATE, Kube
 def kube() -> Kube:
     if not (STATE / "admin.kubeconfig").exists():
         pytest.fail("no local cluster: run `e2e/cluster.sh up` first (or `make e2e`)")
-    return Kube()
+    kube = Kube()
+    # An operator left by `make demo` would reconcile the suite's McpServers too (and share its peering):
+    # the suite needs the cluster to itself, and `make e2e` takes the cluster down afterwards anyway.
+    for release in json.loads(kube.helm("list", "--all-namespaces", "-o", "json")):
+        if release["chart"].startswith("mcp-fleet-"):
+            kube.helm("uninstall", release["name"], "-n", release["namespace"], "--wait")
+    return kube
 
 
 @pytest.fixture

@@ -227,6 +227,7 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
     wait_for("the old operator pods gone", lambda: operator_pods() == 2)
     logs = kube.run("logs", "-n", RELEASE_NAMESPACE, "-l", selector, "--tail=-1")
     assert "forbidden" not in logs.lower(), logs
+    assert "Error processing line" not in logs, logs  # nothing left broken in the image's site-packages
 
     # Uninstall removes the operator and what the chart made; the CRD and the McpServers stay, and their
     # servers keep running.

@@ -19,7 +19,8 @@ RUN if [ -n "$PIP_CERT" ]; then export PIP_CERT; else unset PIP_CERT; fi \
  && rm -rf /opt/mcp-fleet/lib/python3*/site-packages/kubernetes/aio \
  && /opt/mcp-fleet/bin/python -m compileall -q /opt/mcp-fleet/lib \
  && rm -rf /opt/mcp-fleet/lib/python3*/site-packages/pip /opt/mcp-fleet/lib/python3*/site-packages/setuptools \
-    /opt/mcp-fleet/lib/python3*/site-packages/pkg_resources /opt/mcp-fleet/lib/python3*/site-packages/_distutils_hack
+    /opt/mcp-fleet/lib/python3*/site-packages/pkg_resources /opt/mcp-fleet/lib/python3*/site-packages/_distutils_hack \
+    /opt/mcp-fleet/lib/python3*/site-packages/distutils-precedence.pth
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/mcp-fleet /opt/mcp-fleet
