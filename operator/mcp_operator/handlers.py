@@ -75,6 +75,11 @@ def _secret_versions(k: Kube, owner: Owner, spec: McpServerSpec, generated: Gene
     return versions
 
 
+# The generation each child had right after this operator applied it (by the child's uid): a child event at
+# that generation is the echo of our own apply, any other unobserved generation is someone's edit.
+_applied_generations: dict[str, int | None] = {}
+
+
 def reconcile(body: Mapping[str, Any]) -> dict[str, Any]:
     """Applies what the McpServer `body` should own, removes what it should not, and returns its status."""
     with timed_reconcile() as outcome:
@@ -101,7 +106,8 @@ def _reconcile(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     generated = _generated(k, owner, spec)
     state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated))
     for manifest in state.apply:
-        k.apply(manifest)
+        applied = k.apply(manifest)
+        _applied_generations[applied["metadata"]["uid"]] = applied["metadata"].get("generation")
     for ref in state.absent:
         if k.delete(ref, owner.namespace, owner.uid):
             logger.info("deleted %s/%s, no longer wanted", ref.kind, ref.name)
@@ -174,10 +180,13 @@ CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
 @kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
 @kopf.on.event("", "v1", "services", labels=CHILDREN)
 def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
-    # A spec the workload controller has not observed yet is someone's edit (or our own apply, which makes
-    # this reconcile a no-op): reconcile, which puts back what the operator owns.
+    # A generation other than the one our own apply made is someone's edit (or, after a restart, not known
+    # yet): reconcile, which puts back what the operator owns. Status-only changes keep the generation.
     generation = body["metadata"].get("generation")
-    edited = body["kind"] != "Service" and generation != (body.get("status") or {}).get("observedGeneration")
+    uid = body["metadata"].get("uid", "")
+    edited = body["kind"] != "Service" and generation != _applied_generations.get(uid)
+    if type == "DELETED":
+        _applied_generations.pop(uid, None)
     if type == "DELETED" or body["kind"] != "Service":
         try:
             on_child(body, reconcile_owner=type == "DELETED" or edited)
