@@ -63,6 +63,13 @@ start() { # name command...
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$STATE/pids/$name.pid"
 }
+# write_if_changed FILE < content: a running kube-proxy exits when its configuration file is written to (even
+# with the same content), so a second `up` must leave unchanged files alone.
+write_if_changed() {
+  local tmp="$1.new"
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
 running() { [ -f "$STATE/pids/$1.pid" ] && kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null; }
 stop() { # name
   local pidfile=$STATE/pids/$1.pid pid
@@ -160,7 +167,7 @@ setup_network() {
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || log "warning: bridge-nf-call-iptables not settable"
   mkdir -p "$STATE/cni/net.d" "$STATE/cni/ipam"
-  cat > "$STATE/cni/net.d/10-mcp-fleet.conflist" <<EOF
+  write_if_changed "$STATE/cni/net.d/10-mcp-fleet.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "mcp-fleet",
@@ -180,7 +187,7 @@ EOF
 
 start_containerd() {
   mkdir -p "$STATE/containerd"
-  cat > "$STATE/containerd/config.toml" <<EOF
+  write_if_changed "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "$STATE/containerd/state"
@@ -258,7 +265,7 @@ start_control_plane() {
 
 start_node() {
   mkdir -p "$STATE/kubelet"
-  cat > "$STATE/kubelet/config.yaml" <<EOF
+  write_if_changed "$STATE/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -289,7 +296,7 @@ EOF
   start kubelet "$K8S_BIN/kubelet" --config "$STATE/kubelet/config.yaml" \
     --kubeconfig "$STATE/kubelet.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
     --root-dir "$STATE/kubelet/root" --cert-dir "$STATE/kubelet/pki" --v=1
-  cat > "$STATE/kube-proxy.yaml" <<EOF
+  write_if_changed "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
