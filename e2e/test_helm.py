@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import yaml
 
@@ -187,6 +188,11 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
     assert len(set(seen["replicas"])) >= 2, seen
     assert seen["modern_add"] == 5
     assert probe(kube, namespace, "demo-memory", calls=3)["counts"] == [1, 2, 3]
+
+    # The metrics Service answers (from the host, through its ClusterIP) with the operator's metrics.
+    ip = kube.json("get", "service", f"{FULLNAME}-metrics", "-n", RELEASE_NAMESPACE)["spec"]["clusterIP"]
+    metrics = httpx2.get(f"http://{ip}:9090/metrics", timeout=10).text
+    assert 'mcp_fleet_operator_mcpserver_ready{name="demo-redis",namespace="' + namespace + '"} 1.0' in metrics
 
     # An upgrade with changed values rolls the operator; the new one keeps reconciling (now only in this
     # namespace, under a Role), and the new default runtime image reaches McpServers that leave spec.image
