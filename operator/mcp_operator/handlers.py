@@ -75,8 +75,9 @@ def _secret_versions(k: Kube, owner: Owner, spec: McpServerSpec, generated: Gene
     return versions
 
 
-# The generation each child had right after this operator applied it (by the child's uid): a child event at
-# that generation is the echo of our own apply, any other unobserved generation is someone's edit.
+# The generation each watched workload had right after this operator applied it (by its uid): a child event
+# at that generation is the echo of our own apply, any other generation is someone's edit.
+WORKLOADS = ("Deployment", "StatefulSet")
 _applied_generations: dict[str, int | None] = {}
 
 
@@ -107,7 +108,8 @@ def _reconcile(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated))
     for manifest in state.apply:
         applied = k.apply(manifest)
-        _applied_generations[applied["metadata"]["uid"]] = applied["metadata"].get("generation")
+        if applied["kind"] in WORKLOADS:
+            _applied_generations[applied["metadata"]["uid"]] = applied["metadata"].get("generation")
     for ref in state.absent:
         if k.delete(ref, owner.namespace, owner.uid):
             logger.info("deleted %s/%s, no longer wanted", ref.kind, ref.name)
@@ -184,10 +186,10 @@ def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
     # yet): reconcile, which puts back what the operator owns. Status-only changes keep the generation.
     generation = body["metadata"].get("generation")
     uid = body["metadata"].get("uid", "")
-    edited = body["kind"] != "Service" and generation != _applied_generations.get(uid)
+    edited = body["kind"] in WORKLOADS and generation != _applied_generations.get(uid)
     if type == "DELETED":
         _applied_generations.pop(uid, None)
-    if type == "DELETED" or body["kind"] != "Service":
+    if type == "DELETED" or body["kind"] in WORKLOADS:
         try:
             on_child(body, reconcile_owner=type == "DELETED" or edited)
         except ValidationError:
