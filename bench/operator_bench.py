@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT
+from e2e.fleet import install_crds, start_host_operator
 from e2e.kube import Kube
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,22 +66,9 @@ def main() -> None:
     parser.add_argument("--counts", default="100,500")
     args = parser.parse_args()
     kube = Kube()
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
-    kube.run("wait", "--for=condition=Established", "crd/mcpservers.mcpfleet.dev", "--timeout=60s")
-    log = open("/tmp/bench-operator.log", "wb")  # noqa: SIM115 - the operator's lifetime
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_operator.cli",
-            "run",
-            "--standalone",
-            "--liveness",
-            "http://127.0.0.1:18081/healthz",
-        ],
-        env={**kube.env, "PYTHONUNBUFFERED": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    install_crds(kube)
+    operator = start_host_operator(
+        kube, Path("/tmp/bench-operator.log"), "--standalone", "--liveness", "http://127.0.0.1:18081/healthz"
     )
     results: dict[str, Any] = {
         "machine": f"{os.uname().nodename}, {len(os.sched_getaffinity(0))} cores",

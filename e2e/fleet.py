@@ -4,6 +4,8 @@ to them from inside the cluster with the official client."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,23 @@ def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
         if c["type"] == kind:
             return str(c["status"])
     return None
+
+
+def install_crds(kube: Kube) -> None:
+    """The CRDs from crds/ (McpServer, kopf's peering resources), for an operator run outside the chart."""
+    kube.run("apply", "--server-side", "-f", str(ROOT / "crds"))
+    kube.run("wait", "--for=condition=Established", "-f", str(ROOT / "crds"), "--timeout=60s")
+
+
+def start_host_operator(kube: Kube, log: Path, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[bytes]:
+    """`mcp-operator run ARGS` on this machine against the local cluster, its output in `log`."""
+    env = {**kube.env, "PYTHONUNBUFFERED": "1"}
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mcp_operator.cli", "run", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_ready(kube: Kube, namespace: str, name: str, timeout: float = 300) -> None:

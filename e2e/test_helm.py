@@ -12,7 +12,7 @@ import httpx2
 import pytest
 import yaml
 
-from e2e.fleet import CHART, ROOT, examples, helm_install, probe, wait_for, wait_ready
+from e2e.fleet import CHART, examples, helm_install, install_crds, probe, wait_for, wait_ready
 from e2e.kube import Kube
 
 RELEASE = "e2e-fleet"
@@ -60,13 +60,17 @@ NON_DEFAULT: dict[str, Any] = {
 }
 
 
-def render(kube: Kube, values: dict[str, Any] | None, tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
-    args = ["template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, *extra]
-    if values is not None:
-        path = tmp_path / "values.yaml"
-        path.write_text(yaml.safe_dump(values))
-        args += ["-f", str(path)]
-    return [d for d in yaml.safe_load_all(kube.helm(*args)) if d]
+def values_args(values: dict[str, Any] | None, tmp_path: Path) -> list[str]:
+    """`-f FILE` for these values (none for the chart's defaults)."""
+    if values is None:
+        return []
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return ["-f", str(path)]
+
+
+def render(kube: Kube, values: dict[str, Any] | None, tmp_path: Path) -> str:
+    return kube.helm("template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, *values_args(values, tmp_path))
 
 
 def by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -83,12 +87,8 @@ def operator_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
 def test_lint_and_template(kube: Kube, values: dict[str, Any] | None, tmp_path: Path) -> None:
-    args = ["lint", "--strict", str(CHART)]
-    if values is not None:
-        (tmp_path / "lint.yaml").write_text(yaml.safe_dump(values))
-        args += ["-f", str(tmp_path / "lint.yaml")]
-    assert "0 chart(s) failed" in kube.helm(*args)
-    docs = render(kube, values, tmp_path)
+    assert "0 chart(s) failed" in kube.helm("lint", "--strict", str(CHART), *values_args(values, tmp_path))
+    docs = [d for d in yaml.safe_load_all(render(kube, values, tmp_path)) if d]
     kinds = by_kind(docs)
     container = operator_container(docs)
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -146,22 +146,13 @@ def test_the_api_server_accepts_the_rendered_manifests(
     kube: Kube, values: dict[str, Any] | None, tmp_path: Path
 ) -> None:
     # The CRDs first (for real: the peering objects' kinds must exist), then the release's objects, dry run.
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds"))
-    kube.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_crds(kube)
     for namespace in (RELEASE_NAMESPACE, "e2e-chart-a", "e2e-chart-b"):
         kube.run("create", "namespace", namespace, check=False)
-    manifests = kube.helm(*_template_args(values, tmp_path))
+    manifests = render(kube, values, tmp_path)
     applied = kube.run("apply", "--dry-run=server", "-f", "-", input=manifests)
     assert "(server dry run)" in applied
     assert applied.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
-
-
-def _template_args(values: dict[str, Any] | None, tmp_path: Path) -> list[str]:
-    args = ["template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE]
-    if values is not None:
-        (tmp_path / "dry.yaml").write_text(yaml.safe_dump(values))
-        args += ["-f", str(tmp_path / "dry.yaml")]
-    return args
 
 
 @pytest.fixture

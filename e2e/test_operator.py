@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.fleet import condition, mcps, wait_for
+from e2e.fleet import condition, install_crds, mcps, start_host_operator, wait_for
 from e2e.kube import Kube
 
 ROOT = Path(__file__).parents[1]
@@ -58,26 +57,17 @@ def operator_kubeconfig(kube: Kube, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
-    kube.run("wait", "--for=condition=Established", "crd/mcpservers.mcpfleet.dev", "--timeout=60s")
+    install_crds(kube)
     workdir = tmp_path_factory.mktemp("operator")
-    log = (workdir / "operator.log").open("wb")
-    env = {**kube.env, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(operator_kubeconfig(kube, workdir / "kubeconfig"))}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_operator.cli",
-            "run",
-            "--standalone",
-            "--liveness",
-            "http://127.0.0.1:18080/healthz",
-            "--metrics-port",
-            str(METRICS_PORT),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process = start_host_operator(
+        kube,
+        workdir / "operator.log",
+        "--standalone",
+        "--liveness",
+        "http://127.0.0.1:18080/healthz",
+        "--metrics-port",
+        str(METRICS_PORT),
+        kubeconfig=operator_kubeconfig(kube, workdir / "kubeconfig"),
     )
     yield process
     process.terminate()
@@ -85,7 +75,6 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
     # Under the ClusterRole the chart ships, nothing the operator tried was refused.
     assert "forbidden" not in (workdir / "operator.log").read_text().lower()
 

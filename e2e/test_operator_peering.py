@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from e2e.fleet import ROOT, condition, mcps, wait_for
+from e2e.fleet import condition, install_crds, mcps, start_host_operator, wait_for
 from e2e.kube import Kube
 from e2e.test_operator import operator_kubeconfig
 
 
 def start(kube: Kube, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
-    env = {**kube.env, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(kubeconfig)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_operator.cli",
-            "run",
-            "--priority",
-            str(priority),
-            "--liveness",
-            f"http://127.0.0.1:{port}/healthz",
-            "--metrics-port",
-            "0",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    return start_host_operator(
+        kube,
+        log,
+        "--priority",
+        str(priority),
+        "--liveness",
+        f"http://127.0.0.1:{port}/healthz",
+        "--metrics-port",
+        "0",
+        kubeconfig=kubeconfig,
     )
 
 
@@ -41,9 +33,7 @@ def paused(log: Path) -> bool:
 
 
 def test_standby_takes_over(kube: Kube, namespace: str, tmp_path: Path) -> None:
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "mcpservers.yaml"))
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peerings.yaml"))
-    kube.run("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s")
+    install_crds(kube)
     kube.run(
         "apply", "-f", "-", input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: mcp-fleet}\n"
     )
