@@ -9,7 +9,7 @@ HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=//p' e2e/cluster/versions.env)
 HELM := $(CACHE)/helm-$(HELM_VERSION)/bin/helm
 CHART := charts/mcp-fleet
 
-.PHONY: help venv test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images clean
+.PHONY: help venv redis-server test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
@@ -30,7 +30,18 @@ $(BIN)/mcp-runtime: pyproject.toml
 
 venv: $(BIN)/mcp-runtime
 
-test: venv
+# redis-server (Debian package) for the tests: installed with apt when run as root, else the exact command.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing redis-server (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "make test needs redis-server: run  sudo apt-get install -y redis-server  first" >&2; exit 1; \
+	  fi; }
+
+test: venv redis-server
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.procs import RuntimeProcess, running
+from tests.redis_server import RedisServer, start_redis
 
 
 @pytest.fixture
@@ -19,3 +20,10 @@ def runtime(tmp_path: Path) -> Iterator[RuntimeProcess]:
 def mode(request: pytest.FixtureRequest) -> str:
     mode: str = request.param
     return mode
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path / "redis")
+    yield server
+    server.stop()

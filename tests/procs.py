@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -131,10 +132,15 @@ INIT_BODY = {
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
-def open_raw_session(base_url: str, headers: dict[str, str] | None = None) -> httpx2.Response:
+def open_raw_session(
+    base_url: str, headers: dict[str, str] | None = None, capabilities: dict[str, Any] | None = None
+) -> httpx2.Response:
     """initialize + initialized over plain HTTP; returns the initialize response."""
     h = {**JSON_HEADERS, **(headers or {})}
-    response = httpx2.post(base_url, json=INIT_BODY, headers=h, timeout=10)
+    body: dict[str, Any] = json.loads(json.dumps(INIT_BODY))
+    if capabilities is not None:
+        body["params"]["capabilities"] = capabilities
+    response = httpx2.post(base_url, json=body, headers=h, timeout=10)
     session = response.headers.get("mcp-session-id")
     if response.status_code == 200 and session:
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}

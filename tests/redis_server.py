@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
-from tests.procs import free_port
+from tests.procs import RuntimeProcess, free_port, spawn, wait_healthy
 
 
 @dataclass
@@ -122,3 +124,28 @@ def start_redis(workdir: Path, **kwargs: object) -> RedisServer:
     if server.tls:
         make_tls_files(workdir)
     return server.start()
+
+
+SHARED_KEY = "test-request-state-key-" + "k" * 32
+
+
+def redis_env(server: RedisServer, **extra: str) -> dict[str, str]:
+    return {
+        "MCP_SESSION_BACKEND": "redis",
+        "MCP_REDIS_URL": server.url,
+        "MCP_REDIS_TIMEOUT_SECONDS": "0.5",
+        "MCP_REQUEST_STATE_KEYS": SHARED_KEY,
+        **extra,
+    }
+
+
+@contextmanager
+def replicas(tmp_path: Path, env: dict[str, str], count: int = 3) -> Iterator[list[RuntimeProcess]]:
+    procs = [spawn(tmp_path, env) for _ in range(count)]
+    try:
+        for proc in procs:
+            wait_healthy(proc)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()

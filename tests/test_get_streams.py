@@ -70,19 +70,3 @@ def test_one_get_stream_per_session_and_404_for_unknown(tmp_path: Path) -> None:
                 break
         assert rest.endswith(b"0\r\n\r\n")
         first.close()
-
-
-def test_an_open_get_stream_keeps_its_session_alive(tmp_path: Path) -> None:
-    env = {"MCP_SESSION_TTL_SECONDS": "1", "MCP_SWEEP_INTERVAL_SECONDS": "0.2", "MCP_TRANSPORT_IDLE_SECONDS": "0.2"}
-    with running(tmp_path, env) as rt:
-        held = open_raw_session(rt.url).headers["mcp-session-id"]
-        idle = open_raw_session(rt.url).headers["mcp-session-id"]
-        stream = raw_get(rt.port, held)
-        assert stream.recv(4096).startswith(b"HTTP/1.1 200")
-        import time
-
-        time.sleep(2.0)
-        listing = {"jsonrpc": "2.0", "id": 5, "method": "tools/list"}
-        assert httpx2.post(rt.url, json=listing, headers=session_headers(held)).status_code == 200
-        assert httpx2.post(rt.url, json=listing, headers=session_headers(idle)).status_code == 404
-        stream.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated
 
 from tests.procs import RuntimeProcess, mcp_client, spawn, wait_healthy
-from tests.redis_server import RedisServer, start_redis
-from tests.test_redis_replicas import balanced_client, replicas
+from tests.redis_server import RedisServer, replicas, start_redis
+from tests.test_redis_replicas import balanced_client
 
 OLD_KEY = "old-request-state-key-" + "a" * 32
 NEW_KEY = "new-request-state-key-" + "b" * 32
 MODERN = "2026-07-28"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 def env(server: RedisServer, keys: str = OLD_KEY) -> dict[str, str]:

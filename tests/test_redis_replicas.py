@@ -9,8 +9,6 @@ from __future__ import annotations
 import signal
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -27,44 +25,11 @@ from tests.procs import (
     open_raw_session,
     serve_command,
     session_headers,
-    spawn,
     wait_healthy,
 )
-from tests.redis_server import RedisServer, start_redis
+from tests.redis_server import RedisServer, redis_env, replicas, start_redis
 
 LIST = {"jsonrpc": "2.0", "id": 9, "method": "tools/list"}
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-SHARED_KEY = "test-request-state-key-" + "k" * 32
-
-
-def redis_env(server: RedisServer, **extra: str) -> dict[str, str]:
-    return {
-        "MCP_SESSION_BACKEND": "redis",
-        "MCP_REDIS_URL": server.url,
-        "MCP_REDIS_TIMEOUT_SECONDS": "0.5",
-        "MCP_REQUEST_STATE_KEYS": SHARED_KEY,
-        **extra,
-    }
-
-
-@contextmanager
-def replicas(tmp_path: Path, env: dict[str, str], count: int = 3) -> Iterator[list[RuntimeProcess]]:
-    procs = [spawn(tmp_path, env) for _ in range(count)]
-    try:
-        for proc in procs:
-            wait_healthy(proc)
-        yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def balanced_client(procs: list[RuntimeProcess], mode: str = "legacy") -> tuple[Client, RoundRobin]:

@@ -10,11 +10,13 @@ import gc
 import importlib
 import logging
 import time
-from typing import Any
 
+import anyio
 import redis.asyncio as aioredis
-from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -27,6 +29,7 @@ from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from mcp_runtime.modern import RedisSubscriptionBus, use_request_state_keys
 from mcp_runtime.request_head import RequestHead, read_head
+from mcp_runtime.sdk_surface import lowlevel_server
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
 from mcp_runtime.session_events import LocalEvents, RedisEvents, SessionEvents
 from mcp_runtime.sessions import SessionManager
@@ -55,13 +58,13 @@ def load_app(spec: str) -> MCPServer:
     return app
 
 
-def lowlevel_server(app: MCPServer) -> Server[Any]:
-    server: Server[Any] = app._lowlevel_server
-    return server
-
-
 def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
-    """A client for MCP_REDIS_URL; a password in the URL wins over MCP_REDIS_PASSWORD_FILE."""
+    """A client for MCP_REDIS_URL; a password in the URL wins over MCP_REDIS_PASSWORD_FILE.
+
+    A command that fails on a broken connection (a pooled connection Redis dropped when it restarted) is
+    retried once, at once, on a fresh connection; a timeout is not retried, so no call waits much longer than
+    MCP_REDIS_TIMEOUT_SECONDS. (redis-py's default would retry ten times with backoff.)
+    """
     assert settings.redis_url is not None
     password = settings.redis_password_file.read_text().strip() if settings.redis_password_file else None
     timeout = settings.redis_timeout_seconds
@@ -72,6 +75,7 @@ def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=15,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return client
 
@@ -84,6 +88,7 @@ def make_backend(settings: RuntimeSettings) -> SessionBackend:
             session_ttl=settings.session_ttl_seconds,
             max_sessions=settings.max_sessions,
             max_sessions_per_client=settings.max_sessions_per_client,
+            replica_name=settings.replica_name,
         )
     return MemoryBackend(
         session_ttl=settings.session_ttl_seconds,
@@ -107,13 +112,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete: nothing of it is processed."""
+
+
 async def read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -166,6 +175,7 @@ class RuntimeApp:
             json_response=settings.json_response,
             transport_idle_seconds=settings.transport_idle_seconds,
             sweep_interval_seconds=settings.sweep_interval_seconds,
+            stream_check_seconds=settings.stream_check_seconds,
             retry_after_seconds=settings.retry_after_seconds,
             hub=LocalStreamHub(),
             events=make_events(settings, self.backend),
@@ -251,9 +261,18 @@ class RuntimeApp:
             try:
                 if declared.isdigit() and int(declared) > limit:
                     raise BodyTooLarge
-                body = await read_body(receive, limit)
+                with anyio.fail_after(self.settings.request_body_timeout_seconds):
+                    body = await read_body(receive, limit)
             except BodyTooLarge:
                 await error_response(413, f"Request body larger than {limit} bytes")(scope, receive, send)
+                return
+            except ClientGone:
+                return
+            except TimeoutError:
+                timeout = self.settings.request_body_timeout_seconds
+                await error_response(
+                    408, f"Request body not received within {timeout:g}s", headers={"Connection": "close"}
+                )(scope, receive, send)
                 return
             receive = replay(body, receive)
         token = current_principal.set(principal)

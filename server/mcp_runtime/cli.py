@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import logging
 import signal
 import sys
@@ -14,6 +15,7 @@ import uvicorn
 
 from mcp_runtime import logs
 from mcp_runtime.app import AppLoadError, RuntimeApp, load_app
+from mcp_runtime.http_limits import bounded_protocols
 from mcp_runtime.settings import RuntimeSettings, SettingsError, load_settings
 
 logger = logging.getLogger("mcp_runtime")
@@ -58,6 +60,10 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
     runtime = RuntimeApp(mcp_app, settings, path=path)
+    protocols = bounded_protocols(settings.max_request_header_bytes, settings.request_header_timeout_seconds)
+    parser = settings.http_parser
+    if parser == "auto":
+        parser = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
     config = uvicorn.Config(
         runtime,
         host=host,
@@ -65,7 +71,7 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
         log_config=log_config,
         access_log=settings.access_log,
         loop=settings.event_loop,
-        http=settings.http_parser,
+        http=protocols[parser],
         timeout_graceful_shutdown=1,
         lifespan="on",
     )

@@ -29,12 +29,16 @@ from mcp.server.subscriptions import (
 )
 from redis.exceptions import RedisError
 
+from mcp_runtime.backends.redis_keys import RedisKeys
+from mcp_runtime.redis_pubsub import PubSub, keep_subscribed
+from mcp_runtime.sdk_surface import lowlevel_server, replace_subscription_bus, subscription_bus
+
 logger = logging.getLogger(__name__)
 
 
 def use_request_state_keys(app: MCPServer, keys: list[str], ttl: float) -> None:
     """Seal and open the app's requestState with `keys` (in place of the SDK's per-process key)."""
-    server = app._lowlevel_server
+    server = lowlevel_server(app)
     security = RequestStateSecurity(keys=keys, ttl=ttl)
     for index, middleware in enumerate(server.middleware):
         if isinstance(middleware, RequestStateBoundary):
@@ -71,13 +75,13 @@ class RedisSubscriptionBus:
 
     def __init__(self, client: aioredis.Redis, *, key_prefix: str, local: SubscriptionBus) -> None:
         self.redis = client
-        self.channel = f"{key_prefix}bus"
+        self.channel = RedisKeys(key_prefix).bus
         self.local = local
 
     @classmethod
     def install(cls, app: MCPServer, client: aioredis.Redis, key_prefix: str) -> RedisSubscriptionBus:
-        bus = cls(client, key_prefix=key_prefix, local=app._subscriptions)
-        app._subscriptions = bus
+        bus = cls(client, key_prefix=key_prefix, local=subscription_bus(app))
+        replace_subscription_bus(app, bus)
         return bus
 
     async def publish(self, event: ServerEvent) -> None:
@@ -93,27 +97,15 @@ class RedisSubscriptionBus:
 
     async def relay(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Deliver the bus's events to local listeners, resubscribing by itself after a Redis outage."""
-        started = False
-        delay = 0.2
+        await keep_subscribed(
+            self.redis, lambda: [self.channel], self._listen, what="change notifications", task_status=task_status
+        )
+
+    async def _listen(self, pubsub: PubSub) -> None:
         while True:
-            try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    if not started:
-                        started = True
-                        task_status.started()
-                    delay = 0.2
-                    while True:
-                        message = await pubsub.get_message(timeout=1.0)
-                        if message is not None and message.get("type") == "message":
-                            try:
-                                await self.local.publish(decode_event(message["data"]))
-                            except (ValueError, KeyError, TypeError):
-                                logger.warning("ignored a malformed change notification: %r", message["data"])
-            except (RedisError, OSError) as error:
-                logger.warning("change notifications: lost redis (%s); resubscribing in %.1fs", error, delay)
-            if not started:
-                started = True
-                task_status.started()
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None and message.get("type") == "message":
+                try:
+                    await self.local.publish(decode_event(message["data"]))
+                except (ValueError, KeyError, TypeError):
+                    logger.warning("ignored a malformed change notification: %r", message["data"])

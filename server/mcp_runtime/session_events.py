@@ -23,7 +23,9 @@ import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mcp_runtime.backends.base import BackendUnavailable
+from mcp_runtime.backends.redis_backend import call
+from mcp_runtime.backends.redis_keys import RedisKeys
+from mcp_runtime.redis_pubsub import keep_subscribed
 
 logger = logging.getLogger(__name__)
 
@@ -87,47 +89,28 @@ class RedisEvents:
 
     def __init__(self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float) -> None:
         self.redis = client
-        self.prefix = key_prefix
+        self.keys = RedisKeys(key_prefix)
         self.log_length = log_length
         self.log_ttl_ms = int(log_ttl * 1000)
         self._watched: Counter[str] = Counter()
         self._pubsub: Any = None
         self._changed = anyio.Event()
 
-    def channel(self, session_id: str) -> str:
-        return f"{self.prefix}ch:{session_id}"
-
-    def _log_key(self, session_id: str) -> str:
-        return f"{self.prefix}ev:{session_id}"
+    def _set_pubsub(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
 
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        started = False
-        delay = 0.2
-        while True:
-            try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    self._pubsub = pubsub
-                    # Resubscribe to everything watched (after a Redis outage, too).
-                    channels = [self.channel(s) for s in self._watched]
-                    if channels:
-                        await pubsub.subscribe(*channels)
-                    if not started:
-                        started = True
-                        task_status.started()
-                    delay = 0.2
-                    await self._listen(pubsub, handler)
-            except (RedisError, OSError) as error:
-                logger.warning("session events: lost redis (%s); resubscribing in %.1fs", error, delay)
-            finally:
-                self._pubsub = None
-            if not started:
-                started = True
-                task_status.started()
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        await keep_subscribed(
+            self.redis,
+            lambda: [self.keys.channel(s) for s in self._watched],  # everything watched, after an outage too
+            lambda pubsub: self._listen(pubsub, handler),
+            what="session events",
+            task_status=task_status,
+            on_connection=self._set_pubsub,
+        )
 
     async def _listen(self, pubsub: Any, handler: Handler) -> None:
-        prefix = f"{self.prefix}ch:"
+        prefix = self.keys.channel_prefix
         while True:
             if not pubsub.subscribed:
                 # Nothing to listen to yet: get_message would return at once; wait for a watch instead.
@@ -150,7 +133,7 @@ class RedisEvents:
         self._watched[session_id] += 1
         if self._watched[session_id] == 1 and self._pubsub is not None:
             try:
-                await self._pubsub.subscribe(self.channel(session_id))
+                await self._pubsub.subscribe(self.keys.channel(session_id))
             except (RedisError, OSError) as error:
                 logger.warning("could not subscribe to session %s: %s", session_id[:64], error)
             self._changed.set()
@@ -162,30 +145,20 @@ class RedisEvents:
         del self._watched[session_id]
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(self.channel(session_id))
+                await self._pubsub.unsubscribe(self.keys.channel(session_id))
 
     async def send(self, session_id: str, event: Event) -> None:
-        try:
-            await self.redis.publish(self.channel(session_id), json.dumps(event))
-        except (RedisError, OSError) as error:
-            raise BackendUnavailable(f"redis: {error}") from None
+        await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)))
 
     async def append(self, session_id: str, message: str) -> str | None:
-        key = self._log_key(session_id)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(key, {"m": message}, maxlen=self.log_length, approximate=True)
-                pipe.pexpire(key, self.log_ttl_ms)
-                event_id, _ = await pipe.execute()
-        except (RedisError, OSError) as error:
-            raise BackendUnavailable(f"redis: {error}") from None
+        key = self.keys.events(session_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"m": message}, maxlen=self.log_length, approximate=True)
+            pipe.pexpire(key, self.log_ttl_ms)
+            event_id, _ = await call(pipe.execute())
         return str(event_id)
 
     async def replay(self, session_id: str, after: str) -> list[tuple[str, str]]:
-        try:
-            entries = await self.redis.xrange(self._log_key(session_id), min=f"({after}", max="+")
-        except (RedisError, OSError) as error:
-            raise BackendUnavailable(f"redis: {error}") from None
-        except Exception:
-            return []  # a malformed Last-Event-ID: nothing to replay
+        """`after` is a well-formed event id (the router refuses others with 400)."""
+        entries = await call(self.redis.xrange(self.keys.events(session_id), min=f"({after}", max="+"))
         return [(str(entry_id), str(fields["m"])) for entry_id, fields in entries or [] if fields]

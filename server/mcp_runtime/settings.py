@@ -61,7 +61,10 @@ class RuntimeSettings(BaseSettings):
         "Last-Event-ID; they expire with the session.",
     )
     session_ttl_seconds: int = Field(
-        1800, gt=0, description="A session (and its state) expires after this many seconds without a request."
+        1800,
+        gt=0,
+        description="A session (and its state) expires after this many seconds without a request (a POST in "
+        "flight counts; an open GET stream does not, and ends with the session).",
     )
     max_sessions: int = Field(
         10_000, gt=0, description="Open sessions allowed at once; a new session past it gets 503 with Retry-After."
@@ -82,6 +85,12 @@ class RuntimeSettings(BaseSettings):
     )
     sweep_interval_seconds: float = Field(
         15.0, gt=0, description="How often expired sessions and handles are swept out of memory."
+    )
+    stream_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often a replica checks that the sessions of the GET streams it holds still exist; a "
+        "stream whose session expired or was lost from the store ends within this time.",
     )
     handle_ttl_seconds: int = Field(
         3600, gt=0, description="A handle minted for a tool (2026-07-28 state) expires after this many idle seconds."
@@ -110,6 +119,21 @@ class RuntimeSettings(BaseSettings):
     )
     max_request_body_bytes: int = Field(
         4 * 1024 * 1024, gt=0, description="Larger request bodies get 413 before they are parsed."
+    )
+    max_request_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="The request line and headers of one request, in bytes; past it the request gets 431 and "
+        "the connection is closed (with either HTTP parser).",
+    )
+    request_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this time of its first byte (or of the "
+        "connection's opening); otherwise the connection is dropped, so slow clients cannot hold connections.",
+    )
+    request_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request body must arrive whole within this time; otherwise 408, connection closed."
     )
     json_response: bool = Field(
         False,

@@ -59,16 +59,13 @@ class SessionBackend(Protocol):
     async def close(self) -> None: ...
 
     async def ready(self) -> bool:
-        """Whether the backend can serve requests now."""
+        """Whether the backend can serve requests now (for redis: it answers and takes writes)."""
         ...
 
     # Sessions
     async def admit(self, record: SessionRecord) -> None:
-        """Store a new session, or raise SessionLimitReached if a cap would be passed (atomically)."""
-        ...
-
-    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
-        """Record what initialize negotiated."""
+        """Store a new session, whole (what initialize negotiated included), or raise SessionLimitReached if a
+        cap would be passed (atomically). Expired sessions hold no slot."""
         ...
 
     async def get(self, session_id: str) -> SessionRecord | None:
@@ -77,6 +74,10 @@ class SessionBackend(Protocol):
 
     async def touch(self, session_id: str) -> bool:
         """Restart the session's idle clock; False if it is unknown or expired."""
+        ...
+
+    async def alive(self, session_ids: list[str]) -> list[bool]:
+        """Whether each session still exists (without restarting its idle clock)."""
         ...
 
     async def delete(self, session_id: str) -> bool: ...

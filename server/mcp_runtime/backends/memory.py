@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,8 @@ class MemoryBackend:
         self.session_ttl = session_ttl
         self.max_sessions = max_sessions
         self.max_sessions_per_client = max_sessions_per_client
-        self._sessions: dict[str, SessionRecord] = {}
+        self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()
+        self._expired: list[str] = []
         self._per_client: Counter[str] = Counter()
         self._handles: dict[str, _Handle] = {}
         self._shared: dict[str, Any] = {}
@@ -48,17 +49,29 @@ class MemoryBackend:
     async def ready(self) -> bool:
         return True
 
-    # Sessions
+    # Sessions: `_sessions` is kept in order of last use (a touch moves a record to the end), so the expired
+    # ones are always at the front and purging them costs only what they are.
+
+    def _purge(self, now: float) -> None:
+        """Release the slots of expired sessions at once; the sweeper reports them later."""
+        while self._sessions:
+            session_id, record = next(iter(self._sessions.items()))
+            if now - record.last_seen <= self.session_ttl:
+                break
+            del self._sessions[session_id]
+            self._release_client_slot(record.client_key)
+            self._expired.append(session_id)
 
     def _live(self, session_id: str, now: float) -> SessionRecord | None:
         record = self._sessions.get(session_id)
         if record is None:
             return None
         if now - record.last_seen > self.session_ttl:
-            return None  # expired; the sweeper removes it and counts it
+            return None  # expired; the next purge removes it
         return record
 
     async def admit(self, record: SessionRecord) -> None:
+        self._purge(time.monotonic())
         if len(self._sessions) >= self.max_sessions:
             raise SessionLimitReached("server", self.max_sessions)
         if self._per_client[record.client_key] >= self.max_sessions_per_client:
@@ -66,21 +79,20 @@ class MemoryBackend:
         self._sessions[record.session_id] = record
         self._per_client[record.client_key] += 1
 
-    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
-        record = self._sessions.get(session_id)
-        if record is not None:
-            record.protocol_version = protocol_version
-            record.client_params = client_params
-
     async def get(self, session_id: str) -> SessionRecord | None:
         now = time.monotonic()
         record = self._live(session_id, now)
         if record is not None:
             record.last_seen = now
+            self._sessions.move_to_end(session_id)
         return record
 
     async def touch(self, session_id: str) -> bool:
         return await self.get(session_id) is not None
+
+    async def alive(self, session_ids: list[str]) -> list[bool]:
+        now = time.monotonic()
+        return [self._live(session_id, now) is not None for session_id in session_ids]
 
     async def delete(self, session_id: str) -> bool:
         record = self._sessions.pop(session_id, None)
@@ -96,14 +108,14 @@ class MemoryBackend:
 
     async def sweep(self) -> list[str]:
         now = time.monotonic()
-        expired = [sid for sid, rec in self._sessions.items() if now - rec.last_seen > self.session_ttl]
-        for sid in expired:
-            self._release_client_slot(self._sessions.pop(sid).client_key)
+        self._purge(now)
+        expired, self._expired = self._expired, []
         for handle in [h for h, rec in self._handles.items() if rec.expires_at < now]:
             del self._handles[handle]
         return expired
 
     async def count(self) -> int:
+        self._purge(time.monotonic())
         return len(self._sessions)
 
     # Session state

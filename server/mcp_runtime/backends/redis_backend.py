@@ -1,13 +1,8 @@
 """The redis backend: session records, session state and handles shared by every replica.
 
-Keys (all under MCP_REDIS_KEY_PREFIX, default `mcp:`), every per-session key with a TTL:
-- `s:{id}`  hash: the session record (client key, owner, created, protocol version, client params);
-- `st:{id}` hash: the session's state for tools (field -> JSON);
-- `sessions` sorted set: session ids scored by expiry (ms), for the global cap and for counting expiries;
-- `c:{client}` sorted set: the client's session ids scored by expiry, for the per-client cap;
-- `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON);
-- `app:{key}`: state of the app shared by every session (JSON), no TTL.
-Caps, touches and deletes are Lua scripts, so each is atomic across replicas. Times are Redis's own clock.
+Key names are spelled in `redis_keys.py`. Caps, touches and deletes are Lua scripts, so each is atomic across
+replicas; times are Redis's own clock. A session record is written whole, once initialize has succeeded, so
+a session that was not fully established leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,11 +13,12 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mcp_runtime.backends.base import BackendUnavailable, HandleError, SessionLimitReached, SessionRecord
+from mcp_runtime.backends.redis_keys import RedisKeys
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,7 +28,8 @@ _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.fl
 ADMIT = (
     _NOW
     + """
--- KEYS: sessions, client set, record; ARGV: ttl_ms, max, max_per_client, id, client_key, owner
+-- KEYS: sessions, client set, record
+-- ARGV: ttl_ms, max, max_per_client, id, client_key, owner, protocol version, client params
 if redis.call('ZCOUNT', KEYS[1], now, '+inf') >= tonumber(ARGV[2]) then return 1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 2 end
@@ -40,7 +37,7 @@ local expires = now + tonumber(ARGV[1])
 redis.call('ZADD', KEYS[1], expires, ARGV[4])
 redis.call('ZADD', KEYS[2], expires, ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[3], 'ck', ARGV[5], 'o', ARGV[6], 'c', now)
+redis.call('HSET', KEYS[3], 'ck', ARGV[5], 'o', ARGV[6], 'c', now, 'pv', ARGV[7], 'cp', ARGV[8])
 redis.call('PEXPIRE', KEYS[3], ARGV[1])
 return 0
 """
@@ -63,18 +60,11 @@ return 1
 """
 )
 
-COMPLETE = """
--- KEYS: record; ARGV: protocol version, client params
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'pv', ARGV[1], 'cp', ARGV[2])
-return 1
-"""
-
 DELETE = """
--- KEYS: record, state, sessions, events; ARGV: id, client-set prefix
-local ck = redis.call('HGET', KEYS[1], 'ck')
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
-redis.call('ZREM', KEYS[3], ARGV[1])
+-- KEYS: sessions, then every key of the session (the record first); ARGV: id, client-set prefix
+local ck = redis.call('HGET', KEYS[2], 'ck')
+redis.call('DEL', unpack(KEYS, 2))
+redis.call('ZREM', KEYS[1], ARGV[1])
 if ck then redis.call('ZREM', ARGV[2] .. ck, ARGV[1]) return 1 end
 return 0
 """
@@ -137,6 +127,37 @@ def _owner(owner: str | None) -> str:
     return owner or "-"
 
 
+# Redis refusals that say "not now" rather than "your command is wrong": the request may be retried.
+_UNAVAILABLE_REPLIES = ("OOM", "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "MISCONF")
+_AUTH_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM")
+
+
+def unavailable(error: Exception) -> BackendUnavailable | None:
+    """The BackendUnavailable that a Redis error means, or None for an error in the command itself."""
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return BackendUnavailable(f"redis: {error}")
+    if isinstance(error, (AuthenticationError, AuthorizationError)):
+        return BackendUnavailable(f"redis refused the credentials: {error}")
+    if isinstance(error, ResponseError):
+        reply = str(error)
+        if reply.startswith(_UNAVAILABLE_REPLIES) or reply.startswith(_AUTH_REPLIES):
+            return BackendUnavailable(f"redis: {reply}")
+    return None
+
+
+async def call(awaitable: Awaitable[T]) -> T:
+    """Await a Redis call; a failure of Redis itself becomes BackendUnavailable (503 with Retry-After)."""
+    try:
+        return await awaitable
+    except RedisError as error:
+        mapped = unavailable(error)
+        if mapped is not None:
+            raise mapped from None
+        raise
+    except OSError as error:
+        raise BackendUnavailable(f"redis: {error}") from None
+
+
 class RedisBackend:
     name = "redis"
 
@@ -148,18 +169,17 @@ class RedisBackend:
         session_ttl: float,
         max_sessions: int,
         max_sessions_per_client: int,
+        replica_name: str = "replica",
     ) -> None:
         self.redis = client
-        self.prefix = key_prefix
+        self.keys = RedisKeys(key_prefix)
         self.ttl_ms = int(session_ttl * 1000)
         self.max_sessions = max_sessions
         self.max_sessions_per_client = max_sessions_per_client
-        self._sessions_key = f"{key_prefix}sessions"
-        self._client_prefix = f"{key_prefix}c:"
+        self.replica_name = replica_name
         r = client
         self._admit = r.register_script(ADMIT)
         self._touch = r.register_script(TOUCH)
-        self._complete = r.register_script(COMPLETE)
         self._delete = r.register_script(DELETE)
         self._sweep = r.register_script(SWEEP)
         self._count = r.register_script(COUNT)
@@ -170,31 +190,20 @@ class RedisBackend:
         self._handle_set = r.register_script(HANDLE_SET)
         self._handle_delete = r.register_script(HANDLE_DELETE)
 
-    def key(self, kind: str, ident: str) -> str:
-        return f"{self.prefix}{kind}:{ident}"
-
-    @staticmethod
-    async def _call(awaitable: Awaitable[T]) -> T:
-        try:
-            return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise BackendUnavailable(f"redis: {error}") from None
-        except ResponseError as error:
-            if "LOADING" in str(error) or "READONLY" in str(error) or "MASTERDOWN" in str(error):
-                raise BackendUnavailable(f"redis: {error}") from None
-            raise
+    _call = staticmethod(call)
 
     async def start(self) -> None:
         # Not fatal: the replica starts unready and recovers by itself when Redis answers.
         if not await self.ready():
-            logger.warning("redis is not reachable yet; /readyz fails until it is")
+            logger.warning("redis is not reachable yet (or refuses writes); /readyz fails until it is")
 
     async def close(self) -> None:
         await self.redis.aclose()
 
     async def ready(self) -> bool:
+        """Redis answers and takes writes (a full Redis or a read-only replica fails this, not only PING)."""
         try:
-            return bool(await self.redis.ping())
+            return bool(await self.redis.set(self.keys.ready(self.replica_name), "1", px=10_000))
         except (RedisError, OSError):
             return False
 
@@ -202,7 +211,7 @@ class RedisBackend:
 
     async def admit(self, record: SessionRecord) -> None:
         sid = record.session_id
-        keys = [self._sessions_key, self._client_prefix + record.client_key, self.key("s", sid)]
+        keys = [self.keys.sessions, self.keys.client(record.client_key), self.keys.record(sid)]
         args: list[str | int] = [
             self.ttl_ms,
             self.max_sessions,
@@ -210,6 +219,8 @@ class RedisBackend:
             sid,
             record.client_key,
             _owner(record.owner),
+            record.protocol_version or "",
+            record.client_params or "",
         ]
         refused = await self._call(self._admit(keys=keys, args=args))
         if refused == 1:
@@ -217,11 +228,8 @@ class RedisBackend:
         if refused == 2:
             raise SessionLimitReached("client", self.max_sessions_per_client)
 
-    async def complete(self, session_id: str, protocol_version: str, client_params: str | None) -> None:
-        await self._call(self._complete(keys=[self.key("s", session_id)], args=[protocol_version, client_params or ""]))
-
     async def get(self, session_id: str) -> SessionRecord | None:
-        fields: dict[str, str] = await self._call(self.redis.hgetall(self.key("s", session_id)))  # type: ignore[arg-type]
+        fields: dict[str, str] = await self._call(self.redis.hgetall(self.keys.record(session_id)))  # type: ignore[arg-type]
         if not fields or not await self.touch(session_id):
             return None
         owner = fields.get("o", "-")
@@ -237,54 +245,64 @@ class RedisBackend:
         )
 
     async def touch(self, session_id: str) -> bool:
-        keys = [self.key("s", session_id), self.key("st", session_id), self._sessions_key]
-        return bool(await self._call(self._touch(keys=keys, args=[self.ttl_ms, session_id, self._client_prefix])))
+        keys = [self.keys.record(session_id), self.keys.state(session_id), self.keys.sessions]
+        args: list[str | int] = [self.ttl_ms, session_id, self.keys.client_prefix]
+        return bool(await self._call(self._touch(keys=keys, args=args)))
+
+    async def alive(self, session_ids: list[str]) -> list[bool]:
+        if not session_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.exists(self.keys.record(session_id))
+            found = await self._call(pipe.execute())
+        return [bool(n) for n in found]
 
     async def delete(self, session_id: str) -> bool:
-        keys = [self.key("s", session_id), self.key("st", session_id), self._sessions_key, self.key("ev", session_id)]
-        return bool(await self._call(self._delete(keys=keys, args=[session_id, self._client_prefix])))
+        keys = [self.keys.sessions, *self.keys.session_keys(session_id)]
+        return bool(await self._call(self._delete(keys=keys, args=[session_id, self.keys.client_prefix])))
 
     async def sweep(self) -> list[str]:
-        expired: list[str] = await self._call(self._sweep(keys=[self._sessions_key]))
+        expired: list[str] = await self._call(self._sweep(keys=[self.keys.sessions]))
         return list(expired)
 
     async def count(self) -> int:
-        return int(await self._call(self._count(keys=[self._sessions_key])))
+        return int(await self._call(self._count(keys=[self.keys.sessions])))
 
     # Session state
 
     async def state_get(self, session_id: str, key: str) -> Any:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self.key("s", session_id))
-            pipe.hget(self.key("st", session_id), key)
+            pipe.exists(self.keys.record(session_id))
+            pipe.hget(self.keys.state(session_id), key)
             exists, value = await self._call(pipe.execute())
         if not exists:
             raise KeyError(f"session {session_id[:64]} is unknown or expired")
         return None if value is None else json.loads(value)
 
     async def state_set(self, session_id: str, key: str, value: Any) -> None:
-        keys = [self.key("s", session_id), self.key("st", session_id)]
+        keys = [self.keys.record(session_id), self.keys.state(session_id)]
         if not await self._call(self._state_set(keys=keys, args=[key, json.dumps(value)])):
             raise KeyError(f"session {session_id[:64]} is unknown or expired")
 
     async def state_increment(self, session_id: str, key: str, by: int) -> int:
-        keys = [self.key("s", session_id), self.key("st", session_id)]
+        keys = [self.keys.record(session_id), self.keys.state(session_id)]
         found, value = await self._call(self._state_increment(keys=keys, args=[key, by]))
         if not found:
             raise KeyError(f"session {session_id[:64]} is unknown or expired")
         return int(value)
 
     async def state_delete(self, session_id: str, key: str) -> None:
-        await self._call(self.redis.hdel(self.key("st", session_id), key))  # type: ignore[misc]
+        await self._call(self.redis.hdel(self.keys.state(session_id), key))  # type: ignore[misc]
 
     # App state
 
     async def shared_get(self, key: str) -> Any:
-        value = await self._call(self.redis.get(self.key("app", key)))
+        value = await self._call(self.redis.get(self.keys.app(key)))
         return None if value is None else json.loads(value)
 
     async def shared_set(self, key: str, value: Any) -> None:
-        await self._call(self.redis.set(self.key("app", key), json.dumps(value)))
+        await self._call(self.redis.set(self.keys.app(key), json.dumps(value)))
 
     # Handles
 
@@ -293,12 +311,12 @@ class RedisBackend:
         mapping: dict[str | bytes | int | float, str | bytes | int | float] = {"o": _owner(owner), "t": ttl_ms}
         mapping.update({f"d:{k}": json.dumps(v) for k, v in data.items()})
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key("h", handle), mapping=mapping)  # type: ignore[arg-type]
-            pipe.pexpire(self.key("h", handle), ttl_ms)
+            pipe.hset(self.keys.handle(handle), mapping=mapping)  # type: ignore[arg-type]
+            pipe.pexpire(self.keys.handle(handle), ttl_ms)
             await self._call(pipe.execute())
 
     async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]:
-        flat = await self._call(self._handle_get(keys=[self.key("h", handle)], args=[_owner(owner)]))
+        flat = await self._call(self._handle_get(keys=[self.keys.handle(handle)], args=[_owner(owner)]))
         if not flat:
             raise HandleError(handle)
         pairs = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -308,13 +326,13 @@ class RedisBackend:
         args: list[Any] = [_owner(owner)]
         for k, v in data.items():
             args += [k, json.dumps(v)]
-        if not await self._call(self._handle_set(keys=[self.key("h", handle)], args=args)):
+        if not await self._call(self._handle_set(keys=[self.keys.handle(handle)], args=args)):
             raise HandleError(handle)
 
     async def handle_increment(self, handle: str, owner: str | None, key: str, by: int) -> int:
         try:
             result = await self._call(
-                self._handle_increment(keys=[self.key("h", handle)], args=[_owner(owner), key, by])
+                self._handle_increment(keys=[self.keys.handle(handle)], args=[_owner(owner), key, by])
             )
         except ResponseError as error:
             raise ValueError(f"{key} of handle {handle[:64]} is not an integer") from error
@@ -323,5 +341,5 @@ class RedisBackend:
         return int(result[0])
 
     async def handle_delete(self, handle: str, owner: str | None) -> None:
-        if not await self._call(self._handle_delete(keys=[self.key("h", handle)], args=[_owner(owner)])):
+        if not await self._call(self._handle_delete(keys=[self.keys.handle(handle)], args=[_owner(owner)])):
             raise HandleError(handle)
