@@ -204,9 +204,13 @@ class SessionManager:
                 return unavailable(str(refused), self.retry_after)
             except BackendUnavailable as error:
                 self.metrics.rejected("backend_unavailable")
-                with contextlib.suppress(BackendUnavailable):
+                with contextlib.suppress(Exception):
                     await self.backend.delete(session_id)  # in case the admission was applied after all
                 return unavailable(f"Session store unavailable: {error}", self.retry_after)
+            except Exception as error:  # never a cut connection: the client can retry
+                logger.exception("could not store a new session")
+                self.metrics.rejected("backend_error")
+                return unavailable(f"Session store failed: {type(error).__name__}", self.retry_after)
             established = True
             return None
 

@@ -13,7 +13,15 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,6 +30,11 @@ from mcp_runtime.backends.redis_keys import RedisKeys
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Scripts declare whether they may grow memory: one that does is refused while Redis is full (OOM, a 503 before
+# it runs); one that only refreshes or frees (touch, delete, sweep, reads) runs even then, so open sessions go on.
+GROWS = "#!lua\n"
+KEEPS = "#!lua flags=allow-oom\n"
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
@@ -138,6 +151,12 @@ def unavailable(error: Exception) -> BackendUnavailable | None:
         return BackendUnavailable(f"redis: {error}")
     if isinstance(error, (AuthenticationError, AuthorizationError)):
         return BackendUnavailable(f"redis refused the credentials: {error}")
+    if isinstance(error, ReadOnlyError):  # redis-py strips the reply's code: put it back for the message
+        return BackendUnavailable(f"redis: READONLY {error}")
+    if isinstance(error, OutOfMemoryError):
+        return BackendUnavailable(f"redis: OOM {error}")
+    if isinstance(error, NoPermissionError):
+        return BackendUnavailable(f"redis: NOPERM {error}")
     if isinstance(error, ResponseError):
         reply = str(error)
         if reply.startswith(_UNAVAILABLE_REPLIES) or reply.startswith(_AUTH_REPLIES):
@@ -178,17 +197,17 @@ class RedisBackend:
         self.max_sessions_per_client = max_sessions_per_client
         self.replica_name = replica_name
         r = client
-        self._admit = r.register_script(ADMIT)
-        self._touch = r.register_script(TOUCH)
-        self._delete = r.register_script(DELETE)
-        self._sweep = r.register_script(SWEEP)
-        self._count = r.register_script(COUNT)
-        self._state_set = r.register_script(STATE_SET)
-        self._state_increment = r.register_script(STATE_INCREMENT)
-        self._handle_get = r.register_script(HANDLE_GET)
-        self._handle_increment = r.register_script(HANDLE_INCREMENT)
-        self._handle_set = r.register_script(HANDLE_SET)
-        self._handle_delete = r.register_script(HANDLE_DELETE)
+        self._admit = r.register_script(GROWS + ADMIT)
+        self._touch = r.register_script(KEEPS + TOUCH)
+        self._delete = r.register_script(KEEPS + DELETE)
+        self._sweep = r.register_script(KEEPS + SWEEP)
+        self._count = r.register_script(KEEPS + COUNT)
+        self._state_set = r.register_script(GROWS + STATE_SET)
+        self._state_increment = r.register_script(GROWS + STATE_INCREMENT)
+        self._handle_get = r.register_script(KEEPS + HANDLE_GET)
+        self._handle_increment = r.register_script(GROWS + HANDLE_INCREMENT)
+        self._handle_set = r.register_script(GROWS + HANDLE_SET)
+        self._handle_delete = r.register_script(KEEPS + HANDLE_DELETE)
 
     _call = staticmethod(call)
 
