@@ -152,7 +152,17 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--memory-sessions", type=int, default=2000)
     parser.add_argument("--settle", type=float, default=30.0, help="idle seconds before memory is read")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier commit: adds server runtime-baseline (its server/ first on PYTHONPATH), "
+        "to compare a change with what it changed, alternating in the same passes",
+    )
+    parser.add_argument("--out", default="runtime.json", help="the results file under bench/results/")
     args = parser.parse_args()
+    if args.baseline is not None:
+        baseline = {"PYTHONPATH": str(args.baseline.resolve() / "server")}
+        SERVERS["runtime-baseline"] = lambda: start_runtime("runtime-baseline", baseline)
     only = set(args.only.split(","))
     names = args.servers.split(",")
     results: dict[str, Any] = {
@@ -183,7 +193,7 @@ def main() -> None:
                 server = (
                     SERVERS[name]()
                     if name.startswith("plain")
-                    else start_runtime(name, {**(RUNTIME_SAME if name == "runtime-same" else {}), **MANY})
+                    else start_runtime(name, {**start_env(name, args.baseline), **MANY})
                 )
                 try:
                     results["sessions"][name].append(sessions_per_second(server, args.seconds))
@@ -204,8 +214,16 @@ def main() -> None:
                 finally:
                     server.stop()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "runtime.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / args.out).write_text(json.dumps(results, indent=2, default=str))
     print(summary(results))
+
+
+def start_env(name: str, baseline: Path | None) -> dict[str, str]:
+    if name == "runtime-same":
+        return RUNTIME_SAME
+    if name == "runtime-baseline" and baseline is not None:
+        return {"PYTHONPATH": str(baseline.resolve() / "server")}
+    return {}
 
 
 def summary(results: dict[str, Any]) -> str:
