@@ -160,6 +160,9 @@ def wrk(url: str, script: str, *, connections: int, seconds: float, env: dict[st
     if not lines:
         raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(lines[-1][7:])
+    failed = result["non2xx"] + result["socket_errors"]
+    if failed > result["requests"] // 1000:  # measure successful calls, not refusals
+        raise RuntimeError(f"wrk: {failed} of {result['requests']} requests failed ({script}, {connections} conns)")
     result["loadgen_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return result
 

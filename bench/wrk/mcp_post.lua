@@ -1,8 +1,10 @@
 -- POSTs one captured MCP request again and again.
 -- MCP_BODY: the JSON-RPC body; MCP_HEADERS: extra headers "name:value|name:value";
 -- MCP_SESSIONS: session ids, comma-separated; each request takes the next one (none for 2026-07-28).
+-- Each request gets its own JSON-RPC id, as a real client's do (an id still in flight in a session is refused).
 wrk.method = "POST"
-wrk.body = os.getenv("MCP_BODY")
+local template = os.getenv("MCP_BODY")
+wrk.body = template
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 for name, value in string.gmatch(os.getenv("MCP_HEADERS") or "", "([^|:]+):([^|]+)") do
@@ -15,12 +17,25 @@ for sid in string.gmatch(os.getenv("MCP_SESSIONS") or "", "[^,]+") do
 end
 local n = #sessions
 local i = 0
-if n > 0 then
-  request = function()
-    i = i + 1
+local base = 0
+
+local threads = 0
+setup = function(thread)  -- runs in the main state, once per thread: number the threads
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+init = function(args)
+  base = tid * 1000000000  -- this thread's ids: no two threads share one
+end
+
+request = function()
+  i = i + 1
+  local body = string.gsub(template, '"id":%s*%d+', '"id":' .. (base + i), 1)
+  if n > 0 then
     wrk.headers["Mcp-Session-Id"] = sessions[(i % n) + 1]
-    return wrk.format()
   end
+  return wrk.format(nil, nil, nil, body)
 end
 
 done = function(summary, latency, requests)

@@ -33,7 +33,7 @@ def _response_431() -> bytes:
     )
 
 
-class _HeadGuard:
+class _HeadGuard(asyncio.Protocol):
     """The per-connection state both protocols share: the bytes of the current request head, its deadline."""
 
     max_header_bytes = 32 * 1024
@@ -41,6 +41,14 @@ class _HeadGuard:
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._guard_start()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
 
     def _guard_start(self) -> None:
         self._in_head = True
@@ -94,14 +102,6 @@ class _HeadGuard:
 
 
 class BoundedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard_start()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         if self._head_too_large(data):
             self._refuse_head()  # before httptools buffers any of it
@@ -122,14 +122,6 @@ class BoundedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
 
 
 class BoundedH11Protocol(_HeadGuard, H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard_start()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         if self._head_too_large(data):
             self._refuse_head()

@@ -194,7 +194,8 @@ class LiveSessions:
         live.in_flight -= 1
         if live.in_flight == 0:
             live.idle_since = time.monotonic()
-            live.changed.set()
+            if live.retired:
+                live.changed.set()  # its transport can end now (an idle one waits for its timer: no wake-up)
 
     def _discard(self, live: LiveSession) -> None:
         live.retired = True
@@ -273,7 +274,7 @@ class LiveSessions:
     async def _until_released(self, live: LiveSession) -> None:
         """Return once the session is retired, or idle for `idle_seconds`, with nothing in flight."""
         while True:
-            wait = float("inf")
+            wait = self.idle_seconds  # with requests in flight: look again later
             if live.in_flight == 0:
                 if live.retired:
                     return
@@ -281,6 +282,8 @@ class LiveSessions:
                 if wait <= 0:
                     self._discard(live)  # in the same step as the check: no request can slip in between
                     return
+            elif live.retired:
+                wait = float("inf")  # the last request out wakes us
             live.changed = anyio.Event()
             with anyio.move_on_after(wait):
                 await live.changed.wait()

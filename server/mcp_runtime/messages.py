@@ -64,6 +64,12 @@ def parse(body: bytes) -> Incoming:
         raw = pydantic_core.from_json(body)
     except ValueError as error:
         raise BadMessage(PARSE_ERROR, f"Parse error: {error}") from None
+    if isinstance(raw, dict) and "method" in raw and raw.get("jsonrpc") == "2.0":
+        # A request or notification: the SDK transport validates it again, whole, so only its shape is read
+        # here (the router needs its kind and id; the common path pays for one full validation, not two).
+        request_id = raw.get("id")
+        if isinstance(request_id, int | str) and not isinstance(request_id, bool) and isinstance(raw["method"], str):
+            return Incoming(JSONRPCRequest.model_construct(jsonrpc="2.0", id=request_id, method=raw["method"]))
     try:
         message = jsonrpc_message_adapter.validate_python(raw, by_name=False)
     except pydantic.ValidationError as error:
