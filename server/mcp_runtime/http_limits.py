@@ -61,7 +61,7 @@ class _HeadGuard(asyncio.Protocol):
         """Count `data` into the current head (up to its blank line); whether the head is past the limit."""
         if not self._in_head:
             return False
-        window = self._head_tail + data
+        window = self._head_tail + data if self._head_tail else data
         end = window.find(b"\r\n\r\n")
         if end >= 0:
             size = self._head_bytes + end + 4 - len(self._head_tail)

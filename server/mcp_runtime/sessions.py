@@ -384,6 +384,9 @@ class _JsonRpcRefusals:
         self.body = b""
 
     async def __call__(self, message: Message) -> None:
+        if self.refusal is None and (message["type"] != "http.response.start" or message["status"] < 400):
+            await self.send(message)  # the common case, first
+            return
         if message["type"] == "http.response.start" and message["status"] >= 400:
             headers = dict(message.get("headers", []))
             if not headers.get(b"content-type", b"").startswith(b"application/json"):

@@ -21,7 +21,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_runtime.backends import HandleError, SessionBackend
+from mcp_runtime.backends import BackendUnavailable, HandleError, SessionBackend
 from mcp_runtime.security import current_principal
 
 _SESSION_HEADER = "mcp-session-id"
@@ -72,6 +72,8 @@ class SessionState:
             return await awaitable
         except KeyError as error:
             raise ToolError(f"Session not found: {error.args[0]}") from None
+        except BackendUnavailable as error:
+            raise ToolError(f"Session store unavailable; retry later ({error})") from None
 
 
 def session_state(ctx: Context[Any, Any]) -> SessionState:
@@ -122,6 +124,8 @@ class HandleStore:
             return await awaitable
         except HandleError as error:
             raise ToolError(str(error)) from None
+        except BackendUnavailable as error:
+            raise ToolError(f"Session store unavailable; retry later ({error})") from None
 
 
 class AppState:
