@@ -11,7 +11,6 @@ import importlib
 import logging
 import time
 
-import anyio
 import redis.asyncio as aioredis
 from mcp.server.mcpserver import MCPServer
 from redis.asyncio.retry import Retry
@@ -261,18 +260,11 @@ class RuntimeApp:
             try:
                 if declared.isdigit() and int(declared) > limit:
                     raise BodyTooLarge
-                with anyio.fail_after(self.settings.request_body_timeout_seconds):
-                    body = await read_body(receive, limit)
+                body = await read_body(receive, limit)  # in time, or a disconnect (http_limits.py)
             except BodyTooLarge:
                 await error_response(413, f"Request body larger than {limit} bytes")(scope, receive, send)
                 return
             except ClientGone:
-                return
-            except TimeoutError:
-                timeout = self.settings.request_body_timeout_seconds
-                await error_response(
-                    408, f"Request body not received within {timeout:g}s", headers={"Connection": "close"}
-                )(scope, receive, send)
                 return
             receive = replay(body, receive)
         token = current_principal.set(principal)

@@ -60,7 +60,11 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
     runtime = RuntimeApp(mcp_app, settings, path=path)
-    protocols = bounded_protocols(settings.max_request_header_bytes, settings.request_header_timeout_seconds)
+    protocols = bounded_protocols(
+        settings.max_request_header_bytes,
+        settings.request_header_timeout_seconds,
+        settings.request_body_timeout_seconds,
+    )
     parser = settings.http_parser
     if parser == "auto":
         parser = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"

@@ -22,7 +22,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,12 +135,9 @@ class LiveSessions:
 
     # Using a live session
 
-    @contextlib.asynccontextmanager
-    async def use(
-        self, session_id: str, load: Callable[[], Awaitable[SessionRecord | None]]
-    ) -> AsyncIterator[LiveSession]:
-        """The session's live transport, built from `load()`'s record if it is not live here; held (in flight)
-        until the block ends. Raises SessionGone, or whatever `load` raises (BackendUnavailable)."""
+    async def acquire(self, session_id: str, load: Callable[[], Awaitable[SessionRecord | None]]) -> LiveSession:
+        """The session's live transport, built from `load()`'s record if it is not live here, held (in flight)
+        until `release`. Raises SessionGone, or whatever `load` raises (BackendUnavailable)."""
         live = self._live.get(session_id)
         building = live is None
         if live is None:
@@ -153,21 +150,30 @@ class LiveSessions:
                 await live.ready.wait()
                 if live.failure is not None:
                     raise live.failure
-            yield live
-        finally:
-            self._leave(live)
+        except BaseException:
+            self.release(live)
+            raise
+        return live
 
-    @contextlib.asynccontextmanager
-    async def opening(self, session_id: str, owner: str | None) -> AsyncIterator[LiveSession]:
-        """A new session's live transport (its initialize is about to be served), held until the block ends."""
+    async def open(self, session_id: str, owner: str | None) -> LiveSession:
+        """A new session's live transport (its initialize is about to be served), held until `release`."""
         live = self._register(session_id)
         live.owner = owner
         live.in_flight += 1
         try:
             await self._build(live, None)
-            yield live
-        finally:
-            self._leave(live)
+        except BaseException:
+            self.release(live)
+            raise
+        return live
+
+    def release(self, live: LiveSession) -> None:
+        """A request is done with the live session."""
+        live.in_flight -= 1
+        if live.in_flight == 0:
+            live.idle_since = time.monotonic()
+            if live.retired:
+                live.changed.set()  # its transport can end now (an idle one waits for its timer: no wake-up)
 
     def retire(self, session_id: str) -> None:
         """The session ended: no new request enters its live transport, which ends once nothing is in flight."""
@@ -189,13 +195,6 @@ class LiveSessions:
         self._live[session_id] = live
         self._on_count(len(self._live))
         return live
-
-    def _leave(self, live: LiveSession) -> None:
-        live.in_flight -= 1
-        if live.in_flight == 0:
-            live.idle_since = time.monotonic()
-            if live.retired:
-                live.changed.set()  # its transport can end now (an idle one waits for its timer: no wake-up)
 
     def _discard(self, live: LiveSession) -> None:
         live.retired = True

@@ -1,4 +1,4 @@
-"""A handshake-era POST body, parsed and validated once, and what the router needs to know of it."""
+"""A handshake-era POST body, parsed once, and what the router needs to know of it."""
 
 from __future__ import annotations
 
@@ -6,16 +6,8 @@ from dataclasses import dataclass
 
 import pydantic
 import pydantic_core
-from mcp_types import (
-    INVALID_REQUEST,
-    PARSE_ERROR,
-    JSONRPCError,
-    JSONRPCMessage,
-    JSONRPCNotification,
-    JSONRPCRequest,
-    JSONRPCResponse,
-    jsonrpc_message_adapter,
-)
+from mcp_types import INVALID_REQUEST, PARSE_ERROR, JSONRPCError, JSONRPCMessage, JSONRPCResponse
+from mcp_types import jsonrpc_message_adapter as _adapter
 
 
 class BadMessage(Exception):
@@ -29,33 +21,29 @@ class BadMessage(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    message: JSONRPCMessage
+    """A request or notification is known by its shape (the SDK transport validates it whole, once); an answer
+    to a server-to-client request is validated here, since it may be relayed to another replica."""
+
+    method: str | None  # a request's or notification's method; None for an answer
+    id: int | str | None  # a request's or answer's id
+    answer: JSONRPCMessage | None = None  # the validated answer (result or error)
 
     @property
     def is_request(self) -> bool:
-        return isinstance(self.message, JSONRPCRequest)
-
-    @property
-    def is_notification(self) -> bool:
-        return isinstance(self.message, JSONRPCNotification)
+        return self.method is not None and self.id is not None
 
     @property
     def is_answer(self) -> bool:
-        """The client's answer (result or error) to a server-to-client request."""
-        return isinstance(self.message, JSONRPCResponse | JSONRPCError)
-
-    @property
-    def method(self) -> str | None:
-        return self.message.method if isinstance(self.message, JSONRPCRequest | JSONRPCNotification) else None
+        return self.answer is not None
 
     @property
     def request_key(self) -> str | None:
         """A request's id as the SDK transport keys it (`str(id)`, so 1 and "1" are the same request)."""
-        return str(self.message.id) if isinstance(self.message, JSONRPCRequest) else None
+        return str(self.id) if self.is_request else None
 
-    @property
-    def answer_id(self) -> int | str | None:
-        return self.message.id if isinstance(self.message, JSONRPCResponse | JSONRPCError) else None
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
 
 
 def parse(body: bytes) -> Incoming:
@@ -64,15 +52,18 @@ def parse(body: bytes) -> Incoming:
         raw = pydantic_core.from_json(body)
     except ValueError as error:
         raise BadMessage(PARSE_ERROR, f"Parse error: {error}") from None
-    if isinstance(raw, dict) and "method" in raw and raw.get("jsonrpc") == "2.0":
-        # A request or notification: the SDK transport validates it again, whole, so only its shape is read
-        # here (the router needs its kind and id; the common path pays for one full validation, not two).
+    if isinstance(raw, dict) and raw.get("jsonrpc") == "2.0" and isinstance(raw.get("method"), str):
         request_id = raw.get("id")
-        if isinstance(request_id, int | str) and not isinstance(request_id, bool) and isinstance(raw["method"], str):
-            return Incoming(JSONRPCRequest.model_construct(jsonrpc="2.0", id=request_id, method=raw["method"]))
+        if _valid_id(request_id):
+            return Incoming(raw["method"], request_id)
+        if "id" not in raw:
+            return Incoming(raw["method"], None)
     try:
-        message = jsonrpc_message_adapter.validate_python(raw, by_name=False)
+        message = _adapter.validate_python(raw, by_name=False)
     except pydantic.ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:4])
         raise BadMessage(INVALID_REQUEST, f"Invalid JSON-RPC 2.0 message ({problems[:300]})") from None
-    return Incoming(message)
+    if isinstance(message, JSONRPCResponse | JSONRPCError):
+        return Incoming(None, message.id, message)
+    method = getattr(message, "method", None)
+    return Incoming(method, getattr(message, "id", None))

@@ -214,11 +214,14 @@ class SessionManager:
             established = True
             return None
 
-        async with self.live.opening(session_id, who.owner) as live:
+        live = await self.live.open(session_id, who.owner)
+        try:
             held = _HeldUntilStored(scope, receive, send, lambda: admit(live))
             await live.transport.handle_request(scope, receive, held)
             if not established:
                 self.live.retire(session_id)
+        finally:
+            self.live.release(live)
         if established:
             self.metrics.sessions_created.inc()
             with contextlib.suppress(BackendUnavailable):
@@ -238,19 +241,23 @@ class SessionManager:
             return await self.backend.get(session_id)
 
         try:
-            async with self.live.use(session_id, load) as live:
-                if live.owner != who.owner:
-                    await session_not_found()(scope, receive, send)
-                    return
-                if built:
-                    self.metrics.sessions_restored.inc()
-                elif not await self.backend.touch(session_id):  # expired or deleted underneath us
-                    self.relay.drop_local(session_id)
-                    await session_not_found()(scope, receive, send)
-                    return
-                await self._serve_live(live, incoming, scope, receive, send)
+            live = await self.live.acquire(session_id, load)
         except SessionGone:
             await session_not_found()(scope, receive, send)
+            return
+        try:
+            if live.owner != who.owner:
+                await session_not_found()(scope, receive, send)
+                return
+            if built:
+                self.metrics.sessions_restored.inc()
+            elif not await self.backend.touch(session_id):  # expired or deleted underneath us
+                self.relay.drop_local(session_id)
+                await session_not_found()(scope, receive, send)
+                return
+            await self._serve_live(live, incoming, scope, receive, send)
+        finally:
+            self.live.release(live)
 
     async def _serve_live(
         self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send
@@ -271,7 +278,7 @@ class SessionManager:
         self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
     ) -> None:
         """The client's answer to a server-to-client request: to the live transport whose tool asked."""
-        answer_id = incoming.answer_id
+        answer_id = incoming.id
         if answer_id is None or self.live.asked_here(answer_id):
             await self._serve_session(session_id, incoming, scope, receive, send, who)
             return
@@ -279,7 +286,8 @@ class SessionManager:
         if record is None or record.owner != who.owner or record.protocol_version is None:
             await session_not_found()(scope, receive, send)
             return
-        await self.relay.forward_answer(session_id, incoming.message)
+        assert incoming.answer is not None
+        await self.relay.forward_answer(session_id, incoming.answer)
         await Response(status_code=202)(scope, receive, send)
 
     async def _delete_session(
@@ -412,7 +420,7 @@ async def _no_receive() -> Message:
 
 def _duplicate_request(incoming: Incoming) -> Response:
     message = f"Request id {incoming.request_key!r} is already in flight in this session"
-    request_id = incoming.message.id if incoming.is_request else None  # type: ignore[union-attr]
+    request_id = incoming.id
     body = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=message))
     return Response(
         body.model_dump_json(by_alias=True, exclude_unset=True), status_code=409, media_type="application/json"

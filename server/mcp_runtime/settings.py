@@ -133,7 +133,10 @@ class RuntimeSettings(BaseSettings):
         "connection's opening); otherwise the connection is dropped, so slow clients cannot hold connections.",
     )
     request_body_timeout_seconds: float = Field(
-        30.0, gt=0, description="A request body must arrive whole within this time; otherwise 408, connection closed."
+        30.0,
+        gt=0,
+        description="A request body must arrive whole within this time of its headers; otherwise the connection "
+        "is dropped and nothing of the request is processed.",
     )
     json_response: bool = Field(
         False,
