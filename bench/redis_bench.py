@@ -193,6 +193,13 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,sessions,memory,marginal,failover")
     parser.add_argument("--memory-sessions", type=int, default=2000)
     parser.add_argument("--merge", action="store_true", help="update bench/results/redis.json with what runs")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier commit: compares runtime-redis with runtime-redis-baseline (its server/ "
+        "first on PYTHONPATH) instead of with the memory backend",
+    )
+    parser.add_argument("--out", default="redis.json", help="the results file under bench/results/")
     args = parser.parse_args()
     only = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-redis-"))
@@ -202,14 +209,18 @@ def main() -> None:
         "command": "python -m bench.redis_bench "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "throughput": {"runtime": [], "runtime-redis": []},
-        "sessions": {"runtime": [], "runtime-redis": []},
     }
     try:
         starters: dict[str, Any] = {
             "runtime": lambda env: start_runtime("runtime", env),
             "runtime-redis": lambda env: start_runtime("runtime-redis", {**redis_env(redis_server), **env}),
         }
+        if args.baseline is not None:
+            before = {"PYTHONPATH": str(args.baseline.resolve() / "server"), **redis_env(redis_server)}
+            del starters["runtime"]
+            starters["runtime-redis-baseline"] = lambda env: start_runtime("runtime-redis-baseline", {**before, **env})
+        results["throughput"] = {name: [] for name in starters}
+        results["sessions"] = {name: [] for name in starters}
         for index in range(args.passes):
             order = list(starters) if index % 2 == 0 else list(reversed(starters))
             for name in order:
@@ -253,12 +264,12 @@ def main() -> None:
     finally:
         redis_server.stop()
     RESULTS.mkdir(exist_ok=True)
-    if args.merge and (RESULTS / "redis.json").exists():
-        kept = json.loads((RESULTS / "redis.json").read_text())
+    if args.merge and (RESULTS / args.out).exists():
+        kept = json.loads((RESULTS / args.out).read_text())
         kept.update({k: v for k, v in results.items() if k in only or (k == "replica_marginal" and "marginal" in only)})
         kept.setdefault("merged", []).append(results["command"])
         results = kept
-    (RESULTS / "redis.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / args.out).write_text(json.dumps(results, indent=2))
     for name, passes in results["throughput"].items():
         for key in passes[0] if passes else []:
             rps = statistics.median(p[key]["calls_per_s"] for p in passes)

@@ -147,7 +147,8 @@ class LiveSessions:
             if building:
                 await self._build(live, load)
             else:
-                await live.ready.wait()
+                if not live.ready.is_set():  # (waiting on a set anyio Event would still yield to the loop)
+                    await live.ready.wait()
                 if live.failure is not None:
                     raise live.failure
         except BaseException:
