@@ -17,6 +17,7 @@ The SDK's own idle timer is not used: it cancels a session while a request may b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -72,7 +73,16 @@ class LiveSession:
     request_keys: set[str] = field(default_factory=set)  # JSON-RPC ids of the requests being served
     ready: anyio.Event = field(default_factory=anyio.Event)
     failure: Exception | None = None
-    changed: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope | None = None  # around the connection; cancelled to end the transport
+    timer: asyncio.TimerHandle | None = None  # the idle check, while nothing is in flight
+
+    def end(self) -> None:
+        """End the transport (called only with nothing in flight)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.scope is not None:
+            self.scope.cancel()
 
     def asked_here(self, request_id: object) -> bool:
         return (
@@ -174,15 +184,33 @@ class LiveSessions:
         if live.in_flight == 0:
             live.idle_since = time.monotonic()
             if live.retired:
-                live.changed.set()  # its transport can end now (an idle one waits for its timer: no wake-up)
+                live.end()
+            elif live.timer is None:
+                self._check_idle_later(live, self.idle_seconds)
 
     def retire(self, session_id: str) -> None:
         """The session ended: no new request enters its live transport, which ends once nothing is in flight."""
         live = self._live.pop(session_id, None)
         if live is not None:
             live.retired = True
-            live.changed.set()
             self._on_count(len(self._live))
+            if live.in_flight == 0:
+                live.end()
+
+    def _check_idle_later(self, live: LiveSession, delay: float) -> None:
+        live.timer = asyncio.get_running_loop().call_later(delay, self._check_idle, live)
+
+    def _check_idle(self, live: LiveSession) -> None:
+        """The idle timer (a loop callback, no task): release the transport if nothing came since."""
+        live.timer = None
+        if live.in_flight or live.retired:
+            return  # in use (its last release re-arms the timer), or already ending
+        left = live.idle_since + self.idle_seconds - time.monotonic()
+        if left > 0:
+            self._check_idle_later(live, left)
+            return
+        self._discard(live)  # in the same step as the check: no request can slip in between
+        live.end()
 
     def _register(self, session_id: str) -> LiveSession:
         transport = StreamableHTTPServerTransport(
@@ -199,7 +227,6 @@ class LiveSessions:
 
     def _discard(self, live: LiveSession) -> None:
         live.retired = True
-        live.changed.set()
         if self._live.get(live.session_id) is live:
             del self._live[live.session_id]
             self._on_count(len(self._live))
@@ -233,60 +260,42 @@ class LiveSessions:
     async def _run(self, live: LiveSession, record: SessionRecord | None, *, task_status: TaskStatus[None]) -> None:
         transport = live.transport
         try:
-            async with transport.connect() as (read_stream, write_stream):
-                dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
-                    read_stream, write_stream, inline_methods=frozenset({"initialize"})
-                )
-                start_ids_at(dispatcher, live.id_base)
-                connection = Connection.for_loop(
-                    dispatcher,
-                    session_id=live.session_id,
-                    protocol_version_hint=record.protocol_version if record else None,
-                )
-                if record is not None:
-                    restore(connection, record)
-                live.connection = connection
-                # Standalone messages go to the session events (and so to whoever holds the GET stream).
-                standalone = anyio.create_memory_object_stream[EventMessage](STANDALONE_BUFFER)
-                take_standalone_stream(transport, standalone)
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._forward_standalone, live.session_id, standalone[1])
-                    tg.start_soon(self._serve, live, dispatcher, connection)
-                    task_status.started()
-                    await self._until_released(live)
-                    tg.cancel_scope.cancel()
+            with anyio.CancelScope() as live.scope:
+                async with transport.connect() as (read_stream, write_stream):
+                    dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+                        read_stream, write_stream, inline_methods=frozenset({"initialize"})
+                    )
+                    start_ids_at(dispatcher, live.id_base)
+                    connection = Connection.for_loop(
+                        dispatcher,
+                        session_id=live.session_id,
+                        protocol_version_hint=record.protocol_version if record else None,
+                    )
+                    if record is not None:
+                        restore(connection, record)
+                    live.connection = connection
+                    # Standalone messages go to the session events (and so to whoever holds the GET stream).
+                    standalone = anyio.create_memory_object_stream[EventMessage](STANDALONE_BUFFER)
+                    take_standalone_stream(transport, standalone)
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._forward_standalone, live.session_id, standalone[1])
+                        task_status.started()
+                        await serve_connection(
+                            self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                        )
+                        tg.cancel_scope.cancel()  # the connection ended by itself
         except Exception:
             logger.exception("session %s crashed", live.session_id[:64])
         finally:
             self._discard(live)
+            if live.timer is not None:
+                live.timer.cancel()
+                live.timer = None
             self.released_since_collect += 1
             with anyio.CancelScope(shield=True):
                 if not transport.is_terminated:
                     await transport.terminate()
                 await self._unwatch(live.session_id)
-
-    async def _serve(self, live: LiveSession, dispatcher: JSONRPCDispatcher[Any], connection: Connection) -> None:
-        try:
-            await serve_connection(self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state)
-        finally:
-            self._discard(live)  # the connection ended by itself: no new request may enter it
-
-    async def _until_released(self, live: LiveSession) -> None:
-        """Return once the session is retired, or idle for `idle_seconds`, with nothing in flight."""
-        while True:
-            wait = self.idle_seconds  # with requests in flight: look again later
-            if live.in_flight == 0:
-                if live.retired:
-                    return
-                wait = live.idle_since + self.idle_seconds - time.monotonic()
-                if wait <= 0:
-                    self._discard(live)  # in the same step as the check: no request can slip in between
-                    return
-            elif live.retired:
-                wait = float("inf")  # the last request out wakes us
-            live.changed = anyio.Event()
-            with anyio.move_on_after(wait):
-                await live.changed.wait()
 
     async def _forward_standalone(self, session_id: str, messages: MemoryObjectReceiveStream[EventMessage]) -> None:
         """Hand what the session sends outside any request (notifications) to the session's GET stream."""
