@@ -9,7 +9,7 @@ HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=//p' e2e/cluster/versions.env)
 HELM := $(CACHE)/helm-$(HELM_VERSION)/bin/helm
 CHART := charts/mcp-fleet
 
-.PHONY: help venv redis-server test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images clean
+.PHONY: help venv redis-server test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo   - a local cluster, the images, the operator installed with Helm, McpServers serving MCP"
 	@echo "make e2e    - a local Kubernetes cluster (built once, cached), the images, the e2e suite, then down"
 	@echo "make images - build the runtime, operator and Redis images (e2e/images/build.sh)"
+	@echo "make own-server-image - build examples/own-server (a PyPI server FROM the runtime image)"
 	@echo "make chart  - helm lint and package charts/mcp-fleet into dist/"
 	@echo "make crds   - regenerate crds/ from the operator's models and copy them into the chart"
 
@@ -88,6 +89,10 @@ cluster-down:
 images:
 	bash e2e/images/build.sh runtime operator redis
 
+# examples/own-server: mcp-server-time from PyPI in an image built FROM the runtime image (buildah here).
+own-server-image:
+	bash e2e/images/build.sh own-server
+
 # The main job: a local cluster, the images loaded into it, the operator installed with Helm, and
 # McpServers from examples/ serving MCP traffic across replicas (checked with the official client).
 demo: venv $(HELM)
@@ -100,7 +105,7 @@ demo-down:
 
 e2e: venv $(HELM)
 	bash e2e/cluster.sh up
-	bash e2e/images/build.sh --load runtime operator redis
+	bash e2e/images/build.sh --load runtime operator redis own-server
 	MCP_FLEET_E2E_TEARDOWN=1 $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
 	  bash e2e/cluster.sh down >/dev/null 2>&1; exit $$status
 

@@ -114,7 +114,9 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def probe(kube: Kube, namespace: str, name: str, calls: int = 15) -> dict[str, Any]:
+def probe(
+    kube: Kube, namespace: str, name: str, calls: int = 15, *, script: str = PROBE, image: str | None = None
+) -> dict[str, Any]:
     """Talks MCP to the McpServer `name` through its Service, from a pod; returns what the probe saw."""
     url = kube.json("get", "mcps", name, "-n", namespace)["status"]["url"]
     job = f"probe-{name}"
@@ -132,9 +134,9 @@ def probe(kube: Kube, namespace: str, name: str, calls: int = 15) -> dict[str, A
                     "containers": [
                         {
                             "name": "probe",
-                            "image": RUNTIME_IMAGE,
+                            "image": image or RUNTIME_IMAGE,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["python3", "-c", PROBE, url, str(calls)],
+                            "command": ["python3", "-c", script, url, str(calls)],
                         }
                     ],
                 }

@@ -189,3 +189,53 @@ def _ok(url: str, httpx2: Any) -> bool:
         return bool(httpx2.get(url, timeout=2).status_code == 200)
     except httpx2.HTTPError:
         return False
+
+
+# Runs in a pod of the own-server image: one handshake-era session calling mcp-server-time's tool, every
+# request on a new connection (so the Service spreads them over the replicas), then a 2026-07-28 client.
+TIME_PROBE = """
+import asyncio, json, sys
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, calls):
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0), timeout=30)
+    zones = []
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        for _ in range(calls):
+            result = await client.call_tool("get_current_time", {"timezone": "Europe/Paris"})
+            zones.append(result.structured_content["timezone"])
+    async with Client(url, mode="2026-07-28") as client:
+        modern = (await client.call_tool("get_current_time", {"timezone": "UTC"})).structured_content["timezone"]
+    print(json.dumps({"zones": zones, "modern": modern}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_a_server_from_pypi_in_an_image_built_from_the_runtime(kube: Kube, namespace: str, operator: Any) -> None:
+    """examples/own-server as it is: mcp-server-time from PyPI, three replicas on Redis."""
+    import httpx2
+
+    from e2e.fleet import probe, wait_ready
+
+    manifest = ROOT / "examples" / "own-server" / "mcpserver.yaml"
+    kube.run("apply", "-n", namespace, "-f", str(manifest))
+    name = yaml.safe_load(manifest.read_text())["metadata"]["name"]
+    wait_ready(kube, namespace, name)
+    image = yaml.safe_load(manifest.read_text())["spec"]["image"]
+    seen = probe(kube, namespace, name, calls=12, script=TIME_PROBE, image=image)
+    assert seen["zones"] == ["Europe/Paris"] * 12 and seen["modern"] == "UTC", seen
+    pods = kube.json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}")["items"]
+    servers = [p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/component") == "server"]
+    assert len(servers) == 3
+    restored = 0.0
+    for pod in servers:
+        text = httpx2.get(f"http://{pod['status']['podIP']}:8000/metrics", timeout=10).text
+        restored += sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("mcp_runtime_sessions_restored_total ")
+        )
+    assert restored >= 1  # the session was served by replicas that did not open it

@@ -17,6 +17,7 @@ REDIS_REF=docker.io/mcp-fleet/redis:7.0
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
 RUNTIME_REF=docker.io/mcp-fleet/runtime:$VERSION
 OPERATOR_REF=docker.io/mcp-fleet/operator:$VERSION
+OWN_SERVER_REF=docker.io/mcp-fleet/own-server-time:$VERSION
 mkdir -p "$OUT"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
@@ -85,11 +86,16 @@ build_redis() {
   echo "$archive"
 }
 
-build_from_dockerfile() { # ref dockerfile archive
-  local ref=$1 dockerfile=$2 archive=$3
-  local sum
-  sum=$(cd "$ROOT" && cat "$dockerfile" pyproject.toml README.md \
-    $(git ls-files server operator 2>/dev/null || find server operator -name '*.py') | sha256sum | cut -c1-12)
+build_from_dockerfile() { # ref dockerfile archive [context [build-arg...]]
+  local ref=$1 dockerfile=$2 archive=$3 context=${4:-.}
+  local extra=("${@:5}") build_args=(--build-arg "BASE_IMAGE=$BASE_REF")
+  for arg in "${extra[@]}"; do build_args+=(--build-arg "$arg"); done
+  local sum sources=(server operator)
+  [ "$context" = . ] || sources+=("$context")
+  # shellcheck disable=SC2046  # the file list splits on purpose
+  sum=$(cd "$ROOT" && { cat "$dockerfile" pyproject.toml README.md \
+    $(git ls-files "${sources[@]}" 2>/dev/null || find "${sources[@]}" -type f); echo "${extra[*]}"; } \
+    | sha256sum | cut -c1-12)
   if [ -s "$archive" ] && [ -f "$archive.key" ] && [ "$(cat "$archive.key")" = "$sum" ]; then
     echo "$archive"; return
   fi
@@ -100,7 +106,7 @@ build_from_dockerfile() { # ref dockerfile archive
     ca_args=(--volume "$ca:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt)
   fi
   (cd "$ROOT" && buildah bud -q --runtime runc --network host --isolation chroot --layers=false \
-    --build-arg BASE_IMAGE="$BASE_REF" "${ca_args[@]}" -f "$dockerfile" -t "$ref" .) >/dev/null
+    "${build_args[@]}" "${ca_args[@]}" -f "$dockerfile" -t "$ref" "$context") >/dev/null
   save "$ref" "$archive"
   echo "$sum" > "$archive.key"
   echo "$archive"
@@ -113,6 +119,11 @@ for target in "${targets[@]}"; do
     redis) archives+=("$(build_redis)") ;;
     runtime) build_base; archives+=("$(build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar")") ;;
     operator) build_base; archives+=("$(build_from_dockerfile "$OPERATOR_REF" images/operator.Dockerfile "$OUT/operator-$VERSION.tar")") ;;
+    own-server) # examples/own-server: mcp-server-time from PyPI, FROM the runtime image built first
+      build_base
+      build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar" >/dev/null
+      archives+=("$(build_from_dockerfile "$OWN_SERVER_REF" examples/own-server/Dockerfile \
+        "$OUT/own-server-time-$VERSION.tar" examples/own-server "RUNTIME_IMAGE=$RUNTIME_REF")") ;;
     *) echo "unknown image: $target" >&2; exit 2 ;;
   esac
 done

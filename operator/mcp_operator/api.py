@@ -130,7 +130,10 @@ class McpServerSpec(Model):
         "defaultRuntimeImage).",
     )
     app: str = Field(
-        DEFAULT_APP, description="MODULE:ATTR of the MCPServer the bundled runtime serves.", pattern=r"^[\w.]+:[\w.]+$"
+        DEFAULT_APP,
+        description="MODULE:ATTR[.ATTR] of the server the runtime serves: an MCPServer, a low-level Server, "
+        "a FastMCP app, or a zero-argument function returning one.",
+        pattern=r"^[\w.]+:[\w.]+$",
     )
     command: list[str] = Field(default_factory=list, description="Overrides the image's entrypoint.")
     args: list[str] = Field(default_factory=list, description="Overrides the image's arguments.")

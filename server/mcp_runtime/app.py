@@ -7,7 +7,6 @@ what is needed (guard, authenticate, read the body once, count, time).
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import time
 
@@ -19,7 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from mcp_runtime import state
+from mcp_runtime import fastmcp_state, state
+from mcp_runtime.apps import LoadedApp
 from mcp_runtime.backends import BackendUnavailable, SessionBackend
 from mcp_runtime.backends.memory import MemoryBackend
 from mcp_runtime.backends.redis_backend import RedisBackend
@@ -36,25 +36,6 @@ from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.streams import LocalStreamHub
 
 logger = logging.getLogger(__name__)
-
-
-class AppLoadError(Exception):
-    pass
-
-
-def load_app(spec: str) -> MCPServer:
-    """Import `MODULE:ATTR` and return the MCPServer it names."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise AppLoadError(f"--app must look like MODULE:ATTR, got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise AppLoadError(f"cannot import {module_name!r}: {error}") from error
-    app = getattr(module, attr, None)
-    if not isinstance(app, MCPServer):
-        raise AppLoadError(f"{spec} is {type(app).__name__}, not an mcp.server.mcpserver.MCPServer")
-    return app
 
 
 def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
@@ -149,7 +130,9 @@ def replay(body: bytes, receive: Receive) -> Receive:
 class RuntimeApp:
     """One MCP server, served at `/mcp` with its probes and metrics."""
 
-    def __init__(self, mcp_app: MCPServer, settings: RuntimeSettings, path: str = "/mcp") -> None:
+    def __init__(self, app: LoadedApp | MCPServer, settings: RuntimeSettings, path: str = "/mcp") -> None:
+        if isinstance(app, MCPServer):
+            app = LoadedApp(lowlevel_server(app), mcpserver=app, kind="MCPServer")
         self.settings = settings
         self.path = path
         self.metrics = RuntimeMetrics()
@@ -162,12 +145,15 @@ class RuntimeApp:
         services = []
         keys = settings.all_request_state_keys()
         if keys:
-            use_request_state_keys(mcp_app, keys, settings.request_state_ttl_seconds)
-        if isinstance(self.backend, RedisBackend):
-            bus = RedisSubscriptionBus.install(mcp_app, self.backend.redis, settings.redis_key_prefix)
+            use_request_state_keys(app.server, app.name, keys, settings.request_state_ttl_seconds)
+        if isinstance(self.backend, RedisBackend) and app.mcpserver is not None:
+            bus = RedisSubscriptionBus.install(app.mcpserver, self.backend.redis, settings.redis_key_prefix)
             services.append(bus.relay)
+        if app.holder is not None and fastmcp_state.install(app.holder, self.backend):
+            logger.info("FastMCP session state kept by the %s session backend", self.backend.name)
+        self.app = app
         self.manager = SessionManager(
-            lowlevel_server(mcp_app),
+            app.server,
             self.backend,
             self.metrics,
             self.lifecycle,

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -14,7 +15,8 @@ from types import FrameType
 import uvicorn
 
 from mcp_runtime import logs
-from mcp_runtime.app import AppLoadError, RuntimeApp, load_app
+from mcp_runtime.app import RuntimeApp
+from mcp_runtime.apps import AppLoadError, load_app
 from mcp_runtime.http_limits import bounded_protocols
 from mcp_runtime.settings import RuntimeSettings, SettingsError, load_settings
 
@@ -54,12 +56,14 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
     log_config = logs.configure(settings.log_format, settings.log_level, settings.replica_name)
     if settings.gc_threshold:
         gc.set_threshold(settings.gc_threshold, 20, 20)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn does: a module in the current directory can be the app
     try:
-        mcp_app = load_app(app_spec)
+        loaded = load_app(app_spec)
     except AppLoadError as error:
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
-    runtime = RuntimeApp(mcp_app, settings, path=path)
+    runtime = RuntimeApp(loaded, settings, path=path)
     protocols = bounded_protocols(
         settings.max_request_header_bytes,
         settings.request_header_timeout_seconds,
@@ -81,8 +85,9 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
     )
     server = DrainingServer(config, runtime)
     logger.info(
-        "serving %s on http://%s:%d%s (backend %s, replica %s)",
+        "serving %s (%s) on http://%s:%d%s (backend %s, replica %s)",
         app_spec,
+        loaded.kind,
         host,
         port,
         path,

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import redis.asyncio as aioredis
 from anyio.abc import TaskStatus
+from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import (
@@ -31,20 +32,23 @@ from redis.exceptions import RedisError
 
 from mcp_runtime.backends.redis_keys import RedisKeys
 from mcp_runtime.redis_pubsub import PubSub, keep_subscribed
-from mcp_runtime.sdk_surface import lowlevel_server, replace_subscription_bus, subscription_bus
+from mcp_runtime.sdk_surface import replace_subscription_bus, subscription_bus
 
 logger = logging.getLogger(__name__)
 
 
-def use_request_state_keys(app: MCPServer, keys: list[str], ttl: float) -> None:
-    """Seal and open the app's requestState with `keys` (in place of the SDK's per-process key)."""
-    server = lowlevel_server(app)
-    security = RequestStateSecurity(keys=keys, ttl=ttl)
+def use_request_state_keys(server: Server[Any], audience: str, keys: list[str], ttl: float) -> None:
+    """Seal and open the app's requestState with `keys` (in place of the SDK's per-process key).
+
+    An app whose low-level server has a requestState boundary (MCPServer and FastMCP install one) gets it
+    replaced; one without (a plain low-level Server) gets one, with its server name as the audience.
+    """
+    boundary = RequestStateBoundary(RequestStateSecurity(keys=keys, ttl=ttl), default_audience=audience)
     for index, middleware in enumerate(server.middleware):
         if isinstance(middleware, RequestStateBoundary):
-            server.middleware[index] = RequestStateBoundary(security, default_audience=app.name)
+            server.middleware[index] = boundary
             return
-    raise RuntimeError("the app has no requestState boundary to configure (has the mcp SDK changed?)")
+    server.middleware.append(boundary)
 
 
 _SIMPLE: dict[str, type[ToolsListChanged | PromptsListChanged | ResourcesListChanged]] = {

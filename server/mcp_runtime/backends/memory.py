@@ -10,6 +10,8 @@ from typing import Any
 
 from mcp_runtime.backends.base import HandleError, SessionLimitReached, SessionRecord
 
+MAX_KV = 100_000
+
 
 @dataclass(slots=True)
 class _Handle:
@@ -37,6 +39,7 @@ class MemoryBackend:
         self._per_client: Counter[str] = Counter()
         self._handles: dict[str, _Handle] = {}
         self._shared: dict[str, Any] = {}
+        self._kv: OrderedDict[str, tuple[Any, float | None]] = OrderedDict()
 
     async def start(self) -> None:
         return None
@@ -112,6 +115,8 @@ class MemoryBackend:
         expired, self._expired = self._expired, []
         for handle in [h for h, rec in self._handles.items() if rec.expires_at < now]:
             del self._handles[handle]
+        for key in [k for k, (_, expires) in self._kv.items() if expires is not None and expires < now]:
+            del self._kv[key]
         return expired
 
     async def count(self) -> int:
@@ -148,6 +153,23 @@ class MemoryBackend:
 
     async def shared_set(self, key: str, value: Any) -> None:
         self._shared[key] = copy.deepcopy(value)
+
+    # Key-value state (bounded: past MAX_KV entries the oldest go first)
+
+    async def kv_get(self, key: str) -> Any:
+        entry = self._kv.get(key)
+        if entry is None or (entry[1] is not None and entry[1] < time.monotonic()):
+            return None
+        return copy.deepcopy(entry[0])
+
+    async def kv_put(self, key: str, value: Any, ttl: float | None) -> None:
+        self._kv.pop(key, None)
+        self._kv[key] = (copy.deepcopy(value), time.monotonic() + ttl if ttl else None)
+        while len(self._kv) > MAX_KV:
+            self._kv.popitem(last=False)
+
+    async def kv_delete(self, key: str) -> bool:
+        return self._kv.pop(key, None) is not None
 
     # Handles
 

@@ -323,6 +323,19 @@ class RedisBackend:
     async def shared_set(self, key: str, value: Any) -> None:
         await self._call(self.redis.set(self.keys.app(key), json.dumps(value)))
 
+    # Key-value state
+
+    async def kv_get(self, key: str) -> Any:
+        value = await self._call(self.redis.get(self.keys.kv(key)))
+        return None if value is None else json.loads(value)
+
+    async def kv_put(self, key: str, value: Any, ttl: float | None) -> None:
+        px = max(1, int(ttl * 1000)) if ttl else None
+        await self._call(self.redis.set(self.keys.kv(key), json.dumps(value), px=px))
+
+    async def kv_delete(self, key: str) -> bool:
+        return bool(await self._call(self.redis.delete(self.keys.kv(key))))
+
     # Handles
 
     async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None:

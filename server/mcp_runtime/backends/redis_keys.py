@@ -8,6 +8,7 @@ All live under MCP_REDIS_KEY_PREFIX (default `mcp:`), so several servers can sha
 - `c:{client}` sorted set: the client's session ids scored by expiry, for the per-client cap;
 - `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON);
 - `app:{key}`: state of the app shared by every session (JSON), no TTL;
+- `kv:{key}`: key-value state not tied to a session (FastMCP's, outside handshake sessions), its own TTL;
 - `ready:{replica}`: written by the readiness probe (proves Redis takes writes), short TTL;
 - channels `ch:{id}` (one session's events) and `bus` (2026-07-28 change notifications).
 """
@@ -50,6 +51,9 @@ class RedisKeys:
 
     def app(self, key: str) -> str:
         return f"{self.prefix}app:{key}"
+
+    def kv(self, key: str) -> str:
+        return f"{self.prefix}kv:{key}"
 
     def ready(self, replica: str) -> str:
         return f"{self.prefix}ready:{replica}"
