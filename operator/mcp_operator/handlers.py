@@ -194,5 +194,19 @@ def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
             on_child(body, reconcile_owner=type == "DELETED" or edited)
         except ValidationError:
             pass  # an invalid spec is reported by the McpServer's own handlers
-        except Exception:
+        except Exception as error:
+            if namespace_terminating(error):
+                # The namespace is being deleted (its children were deleted with it): nothing to put back.
+                logger.info(
+                    "namespace %s is being deleted; %s/%s not put back",
+                    body["metadata"].get("namespace"),
+                    body["kind"],
+                    body["metadata"]["name"],
+                )
+                return
             logger.exception("could not reconcile the owner of %s/%s", body["kind"], body["metadata"]["name"])
+
+
+def namespace_terminating(error: Exception) -> bool:
+    """Whether the API server refused a write because the namespace is being deleted (403 NamespaceTerminating)."""
+    return getattr(error, "status", None) == 403 and "NamespaceTerminating" in str(error)
