@@ -6,6 +6,7 @@ server's core; the CPU time of both is measured and reported.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -172,3 +173,18 @@ def _wrk() -> str:
     if path is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk")
     return path
+
+
+def add_comparison_arguments(parser: argparse.ArgumentParser, results_file: str, compared: str) -> None:
+    """--baseline (a checkout of an earlier commit, run with its server/ first on PYTHONPATH) and --out."""
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help=f"a checkout of an earlier commit: {compared}, alternating in the same passes",
+    )
+    parser.add_argument("--out", default=results_file, help="the results file under bench/results/")
+
+
+def baseline_env(baseline: Path) -> dict[str, str]:
+    """The environment that makes mcp-runtime run the code of the checkout `baseline`."""
+    return {"PYTHONPATH": str(baseline.resolve() / "server")}

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx2
 
-from bench.harness import JSON_HEADERS, Server, start_runtime
+from bench.harness import JSON_HEADERS, Server, add_comparison_arguments, baseline_env, start_runtime
 from bench.runtime_bench import MANY, RESULTS, idle_memory, sessions_per_second, throughput
 from tests.redis_server import RedisServer, start_redis
 
@@ -193,13 +193,9 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,sessions,memory,marginal,failover")
     parser.add_argument("--memory-sessions", type=int, default=2000)
     parser.add_argument("--merge", action="store_true", help="update bench/results/redis.json with what runs")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="a checkout of an earlier commit: compares runtime-redis with runtime-redis-baseline (its server/ "
-        "first on PYTHONPATH) instead of with the memory backend",
+    add_comparison_arguments(
+        parser, "redis.json", "compares runtime-redis with runtime-redis-baseline instead of the memory backend"
     )
-    parser.add_argument("--out", default="redis.json", help="the results file under bench/results/")
     args = parser.parse_args()
     only = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-redis-"))
@@ -216,7 +212,7 @@ def main() -> None:
             "runtime-redis": lambda env: start_runtime("runtime-redis", {**redis_env(redis_server), **env}),
         }
         if args.baseline is not None:
-            before = {"PYTHONPATH": str(args.baseline.resolve() / "server"), **redis_env(redis_server)}
+            before = {**baseline_env(args.baseline), **redis_env(redis_server)}
             del starters["runtime"]
             starters["runtime-redis-baseline"] = lambda env: start_runtime("runtime-redis-baseline", {**before, **env})
         results["throughput"] = {name: [] for name in starters}

@@ -37,6 +37,8 @@ from bench.harness import (
     MODERN_ADD_CALL,
     MODERN_HEADERS,
     Server,
+    add_comparison_arguments,
+    baseline_env,
     check_call,
     open_session,
     start_plain,
@@ -152,16 +154,10 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--memory-sessions", type=int, default=2000)
     parser.add_argument("--settle", type=float, default=30.0, help="idle seconds before memory is read")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="a checkout of an earlier commit: adds server runtime-baseline (its server/ first on PYTHONPATH), "
-        "to compare a change with what it changed, alternating in the same passes",
-    )
-    parser.add_argument("--out", default="runtime.json", help="the results file under bench/results/")
+    add_comparison_arguments(parser, "runtime.json", "adds server runtime-baseline, the runtime of that commit")
     args = parser.parse_args()
     if args.baseline is not None:
-        baseline = {"PYTHONPATH": str(args.baseline.resolve() / "server")}
+        baseline = baseline_env(args.baseline)
         SERVERS["runtime-baseline"] = lambda: start_runtime("runtime-baseline", baseline)
     only = set(args.only.split(","))
     names = args.servers.split(",")
@@ -222,7 +218,7 @@ def start_env(name: str, baseline: Path | None) -> dict[str, str]:
     if name == "runtime-same":
         return RUNTIME_SAME
     if name == "runtime-baseline" and baseline is not None:
-        return {"PYTHONPATH": str(baseline.resolve() / "server")}
+        return baseline_env(baseline)
     return {}
 
 
