@@ -57,6 +57,7 @@ def test_subscription_bus_is_MCPServer__subscriptions_and_is_replaceable() -> No
 def test_handle_modern_request_is_the_private_modern_entry() -> None:
     from mcp.server._streamable_http_modern import handle_modern_request
 
+    assert sdk_surface.handle_modern_request is handle_modern_request
     assert list(inspect.signature(handle_modern_request).parameters) == [
         "app",
         "security_settings",

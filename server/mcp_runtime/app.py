@@ -11,7 +11,6 @@ import logging
 import time
 
 import redis.asyncio as aioredis
-from mcp.server.mcpserver import MCPServer
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,7 +27,6 @@ from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from mcp_runtime.modern import RedisSubscriptionBus, use_request_state_keys
 from mcp_runtime.request_head import RequestHead, read_head
-from mcp_runtime.sdk_surface import lowlevel_server
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
 from mcp_runtime.session_events import LocalEvents, RedisEvents, SessionEvents
 from mcp_runtime.sessions import SessionManager
@@ -130,9 +128,7 @@ def replay(body: bytes, receive: Receive) -> Receive:
 class RuntimeApp:
     """One MCP server, served at `/mcp` with its probes and metrics."""
 
-    def __init__(self, app: LoadedApp | MCPServer, settings: RuntimeSettings, path: str = "/mcp") -> None:
-        if isinstance(app, MCPServer):
-            app = LoadedApp(lowlevel_server(app), mcpserver=app, kind="MCPServer")
+    def __init__(self, app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp") -> None:
         self.settings = settings
         self.path = path
         self.metrics = RuntimeMetrics()
