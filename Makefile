@@ -9,10 +9,10 @@ HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=//p' e2e/cluster/versions.env)
 HELM := $(CACHE)/helm-$(HELM_VERSION)/bin/helm
 CHART := charts/mcp-fleet
 
-.PHONY: help venv redis-server test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
+.PHONY: help venv test-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
 
 help:
-	@echo "make test   - install what the tests need (venv; redis-server from apt) and run them"
+	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
@@ -31,18 +31,21 @@ $(BIN)/mcp-runtime: pyproject.toml
 
 venv: $(BIN)/mcp-runtime
 
-# redis-server (Debian package) for the tests: installed with apt when run as root, else the exact command.
-redis-server:
-	@command -v redis-server >/dev/null || { \
+# What the tests run beside Python (Debian packages): redis-server (and its Sentinel mode), shellcheck for the
+# shell scripts. Installed with apt when run as root, else the exact command is printed.
+TEST_PACKAGES := redis-server shellcheck
+test-packages:
+	@missing=""; for p in $(TEST_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing redis-server (apt-get)"; \
+	    echo "installing$$missing (apt-get)"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "make test needs redis-server: run  sudo apt-get install -y redis-server  first" >&2; exit 1; \
+	    echo "make test needs$$missing: run  sudo apt-get install -y$$missing  first" >&2; exit 1; \
 	  fi; }
 
-test: venv redis-server
+test: venv test-packages
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv

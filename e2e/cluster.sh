@@ -28,6 +28,8 @@ API_PORT=6443
 K8S_BIN=$CACHE/k8s-$K8S_VERSION/bin
 ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
 HELM_BIN=$CACHE/helm-$HELM_VERSION/bin
+PROVISIONER_KEY=$(cat "$HERE/cluster/provisioner/main.go" "$HERE/cluster/versions.env" | sha256sum | cut -c1-12)
+PROVISIONER_BIN=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/bin
 CTRD_SOCK=$STATE/containerd/containerd.sock
 PKI=$STATE/pki
 KUBECONFIG_ADMIN=$STATE/admin.kubeconfig
@@ -318,6 +320,24 @@ deploy_dns() {
   wait_for "cluster DNS" 60 python3 "$HERE/cluster/dnsquery.py" "$DNS_IP" kubernetes.default.svc.cluster.local "$API_SERVICE_IP"
 }
 
+# Dynamic volumes: a directory under $STATE/volumes per claim, made by host-path-provisioner (built from the
+# pinned sig-storage library), behind the StorageClass `standard`, the cluster's default (as on kind).
+start_storage() {
+  mkdir -p "$STATE/volumes"
+  start provisioner "$PROVISIONER_BIN/host-path-provisioner" --kubeconfig "$KUBECONFIG_ADMIN" \
+    --root "$STATE/volumes" --node "$NODE_NAME"
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: mcpfleet.dev/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+EOF
+}
+
 print_env() {
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$K8S_BIN:$HELM_BIN:\$PATH"
 }
@@ -335,6 +355,7 @@ cmd_up() {
   start_etcd
   start_control_plane
   start_node
+  start_storage
   deploy_dns
   log "cluster up in $((SECONDS - started))s: node $NODE_NAME Ready, DNS at $DNS_IP answers"
   print_env
@@ -352,7 +373,7 @@ cmd_down() {
     sleep 1
     for task in $(ctr tasks ls -q 2>/dev/null); do ctr tasks delete -f "$task" >/dev/null 2>&1 || true; done
   fi
-  for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
+  for c in provisioner kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CTRD_SOCK" 2>/dev/null || true
   # Mounts left by containers and the kubelet, deepest first.
   grep " $STATE" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
@@ -378,12 +399,12 @@ cmd_down() {
       iptables -t "$table" -X "$chain" 2>/dev/null || true
     done
   done
-  rm -rf "$STATE"
+  rm -rf "${STATE:?}"
   log "cluster down: state removed ($STATE); the build cache stays in $CACHE"
 }
 
 cmd_status() {
-  for c in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+  for c in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner; do
     if running "$c"; then echo "$c: running (pid $(cat "$STATE/pids/$c.pid"))"; else echo "$c: stopped"; fi
   done
   if running kube-apiserver; then kubectl get nodes -o wide 2>/dev/null || true; fi

@@ -114,12 +114,8 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def probe(
-    kube: Kube, namespace: str, name: str, calls: int = 15, *, script: str = PROBE, image: str | None = None
-) -> dict[str, Any]:
-    """Talks MCP to the McpServer `name` through its Service, from a pod; returns what the probe saw."""
-    url = kube.json("get", "mcps", name, "-n", namespace)["status"]["url"]
-    job = f"probe-{name}"
+def start_job(kube: Kube, namespace: str, job: str, command: list[str], image: str | None = None) -> None:
+    """A Job of one pod of the runtime image (which has the official client) running `command`."""
     manifest = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -136,7 +132,7 @@ def probe(
                             "name": "probe",
                             "image": image or RUNTIME_IMAGE,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["python3", "-c", script, url, str(calls)],
+                            "command": command,
                         }
                     ],
                 }
@@ -145,16 +141,30 @@ def probe(
     }
     kube.run("delete", "job", job, "-n", namespace, "--ignore-not-found", "--wait=true")
     kube.run("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def job_output(kube: Kube, namespace: str, job: str, timeout: float = 120) -> dict[str, Any]:
+    """The JSON object a Job printed last, once it completed."""
     done = kube.run(
         "wait",
         "-n",
         namespace,
         "--for=condition=Complete",
         f"job/{job}",
-        "--timeout=120s",
+        f"--timeout={int(timeout)}s",
         check=False,
-        timeout=150,
+        timeout=timeout + 30,
     )
     logs = kube.run("logs", "-n", namespace, f"job/{job}", check=False)
-    assert done, f"the probe job did not complete: {logs}"
+    assert done, f"the job {job} did not complete: {logs}"
     return dict(json.loads(logs.strip().splitlines()[-1]))
+
+
+def probe(
+    kube: Kube, namespace: str, name: str, calls: int = 15, *, script: str = PROBE, image: str | None = None
+) -> dict[str, Any]:
+    """Talks MCP to the McpServer `name` through its Service, from a pod; returns what the probe saw."""
+    url = kube.json("get", "mcps", name, "-n", namespace)["status"]["url"]
+    job = f"probe-{name}"
+    start_job(kube, namespace, job, ["python3", "-c", script, url, str(calls)], image)
+    return job_output(kube, namespace, job)

@@ -11,7 +11,10 @@ K8S_BIN=$CACHE/k8s-$K8S_VERSION/bin
 ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
 COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION/bin
 HELM_BIN=$CACHE/helm-$HELM_VERSION/bin
-mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN"
+# The provisioner is our main.go on the pinned library: keyed by both.
+PROVISIONER_KEY=$(cat "$here/provisioner/main.go" "$here/versions.env" | sha256sum | cut -c1-12)
+PROVISIONER_BIN=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/bin
+mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN" "$PROVISIONER_BIN"
 log() { echo "[build $(date +%H:%M:%S)] $*" >&2; }
 
 staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
@@ -78,6 +81,22 @@ GOMOD
   mv "$ETCD_BIN/etcd.tmp" "$ETCD_BIN/etcd"
 }
 
+build_provisioner() {
+  [ -x "$PROVISIONER_BIN/host-path-provisioner" ] && { log "host-path-provisioner: cached"; return; }
+  local mod=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/src
+  mkdir -p "$mod" && cd "$mod"
+  cp "$here/provisioner/main.go" .
+  cat > go.mod <<GOMOD
+module mcpfleet.local/hostpathprovisioner
+go 1.26
+require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 $PROVISIONER_LIB_VERSION
+GOMOD
+  log "building host-path-provisioner (sig-storage-lib-external-provisioner $PROVISIONER_LIB_VERSION)"
+  go mod tidy
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$PROVISIONER_BIN/host-path-provisioner.tmp" .
+  mv "$PROVISIONER_BIN/host-path-provisioner.tmp" "$PROVISIONER_BIN/host-path-provisioner"
+}
+
 go_install() { # name dest module@version
   [ -x "$2/$1" ] && { log "$1: cached"; return; }
   log "installing $3"
@@ -90,10 +109,12 @@ case $what in
   etcd) build_etcd ;;
   coredns) go_install coredns "$COREDNS_BIN" "github.com/coredns/coredns@$COREDNS_VERSION" ;;
   helm) go_install helm "$HELM_BIN" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+  provisioner) build_provisioner ;;
   all)
+    build_provisioner
     build_etcd
     go_install coredns "$COREDNS_BIN" "github.com/coredns/coredns@$COREDNS_VERSION"
     go_install helm "$HELM_BIN" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
     build_k8s ;;
-  *) echo "usage: $0 [all|k8s|etcd|coredns|helm]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|coredns|helm|provisioner]" >&2; exit 2 ;;
 esac

@@ -65,27 +65,66 @@ class SessionsSpec(Model):
 class PersistenceSpec(Model):
     """Persistence of the managed Redis (a PersistentVolumeClaim and the append-only file)."""
 
-    enabled: bool = Field(False, description="Keep Redis data on a PersistentVolumeClaim with AOF.")
+    enabled: bool | None = Field(
+        None,
+        description="Keep Redis data on a PersistentVolumeClaim with the append-only file (appendfsync everysec). "
+        "Empty: on when the cluster has a default StorageClass (or storageClassName is set), else off; the "
+        "RedisReady condition says which and why. Fixed when the Redis StatefulSet is first made.",
+    )
     size: str = Field("1Gi", description="The claim's size.", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
     storage_class_name: str | None = Field(None, description="The claim's storage class (default: the cluster's).")
+
+
+class HighAvailabilitySpec(Model):
+    """managed: Redis as a primary with replicas, watched by three Sentinels that fail over to a replica."""
+
+    enabled: bool = Field(
+        False,
+        description="Run the primary, its replicas and three Sentinels; the server pods follow a failover "
+        "through the Sentinels. Switching it on or off remakes the Redis StatefulSet (its claims stay); without "
+        "persistence, the sessions open then are lost.",
+    )
+    replicas: int = Field(
+        3, ge=2, le=9, description="Redis data pods (the primary and its replicas), spread over nodes when possible."
+    )
 
 
 class RedisSpec(Model):
     """The Redis that holds sessions when sessions.backend is redis."""
 
     mode: Literal["managed", "external"] = Field(
-        "managed", description="managed: the operator runs Redis for this McpServer. external: use url."
+        "managed",
+        description="managed: the operator runs Redis for this McpServer. external: use url, or sentinels.",
     )
     image: str | None = Field(
-        None, description="managed: the Redis image (empty: the operator's default, the chart's defaultRedisImage)."
+        None,
+        description="managed: the Redis image (empty: the operator's default, the chart's "
+        "mcpServerDefaults.redisImage).",
     )
     resources: KubeObject = Field(default_factory=dict, description="managed: Redis container resources.")
     persistence: PersistenceSpec = Field(default_factory=PersistenceSpec, description="managed: persistence.")
+    high_availability: HighAvailabilitySpec = Field(
+        default_factory=HighAvailabilitySpec, description="managed: a primary with replicas behind Sentinels."
+    )
     url: str | None = Field(
-        None, description="external: redis:// or rediss:// URL (without the password).", pattern=r"^rediss?://.+"
+        None,
+        description="external: redis:// or rediss:// URL (without the password). With sentinels, only its "
+        "database, user and scheme (rediss:// for TLS) count: the Sentinels give the address.",
+        pattern=r"^rediss?://.+",
+    )
+    sentinels: list[Annotated[str, Field(pattern=r"^[^:\s]+:[0-9]{1,5}$")]] = Field(
+        default_factory=list,
+        description="external: host:port of each Sentinel watching the Redis primary (with sentinelMasterName).",
+    )
+    sentinel_master_name: str | None = Field(
+        None, min_length=1, description="external: the name the Sentinels monitor the primary under."
     )
     password_secret_ref: SecretKeyRef | None = Field(None, description="external: where the password is.")
-    tls: bool = Field(False, description="external: connect with TLS (rediss://).")
+    tls: bool = Field(
+        False,
+        description="external: whether url is rediss:// (TLS); it must agree with url's scheme, which is what the "
+        "server pods follow.",
+    )
 
 
 class ServiceSpec(Model):
@@ -127,7 +166,7 @@ class McpServerSpec(Model):
     image: str | None = Field(
         None,
         description="The server image (empty: the operator's default, the bundled runtime; the chart's "
-        "defaultRuntimeImage).",
+        "mcpServerDefaults.runtimeImage).",
     )
     app: str = Field(
         DEFAULT_APP,

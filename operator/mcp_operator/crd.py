@@ -16,9 +16,23 @@ from mcp_operator.api import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 # Cross-field rules the schema alone cannot say, checked by the API server (CEL).
 SPEC_RULES = [
     {
-        "rule": "!has(self.redis) || !has(self.redis.mode) || self.redis.mode != 'external' || has(self.redis.url)",
-        "message": "redis.url is required when redis.mode is external",
+        "rule": "!has(self.redis) || !has(self.redis.mode) || self.redis.mode != 'external' || has(self.redis.url) "
+        "|| (has(self.redis.sentinels) && size(self.redis.sentinels) > 0)",
+        "message": "redis.mode external needs redis.url, or redis.sentinels with redis.sentinelMasterName",
         "fieldPath": ".redis.url",
+    },
+    {
+        "rule": "!has(self.redis) || "
+        "((has(self.redis.sentinels) && size(self.redis.sentinels) > 0) == has(self.redis.sentinelMasterName))",
+        "message": "redis.sentinels and redis.sentinelMasterName go together: set both or neither",
+        "fieldPath": ".redis.sentinelMasterName",
+    },
+    {
+        "rule": "!has(self.redis) || !has(self.redis.mode) || self.redis.mode != 'external' || "
+        "!has(self.redis.highAvailability) || !has(self.redis.highAvailability.enabled) || "
+        "!self.redis.highAvailability.enabled",
+        "message": "redis.highAvailability is for the managed Redis; an external one gives redis.sentinels",
+        "fieldPath": ".redis.highAvailability",
     },
     {
         "rule": "!has(self.autoscaling) || !self.autoscaling.enabled || "

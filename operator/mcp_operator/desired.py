@@ -12,9 +12,16 @@ from typing import Any
 
 from mcp_operator.api import McpServerSpec
 from mcp_operator.names import Owner
-from mcp_operator.networking import build_redis_network_policy, build_service
+from mcp_operator.networking import build_redis_network_policies, build_service
 from mcp_operator.policies import build_hpa, build_pdb
-from mcp_operator.redis import build_redis_secret, build_redis_service, build_redis_statefulset
+from mcp_operator.redis import (
+    Persistence,
+    build_redis_secret,
+    build_redis_service,
+    build_redis_statefulset,
+    decide_persistence,
+)
+from mcp_operator.redis_ha import build_ha_redis
 from mcp_operator.secrets import build_request_state_secret
 from mcp_operator.workload import build_deployment
 
@@ -47,26 +54,50 @@ def uses_managed_redis(spec: McpServerSpec) -> bool:
     return spec.sessions.backend == "redis" and spec.redis.mode == "managed"
 
 
+def uses_ha_redis(spec: McpServerSpec) -> bool:
+    return uses_managed_redis(spec) and spec.redis.high_availability.enabled
+
+
+def _ha_children(owner: Owner) -> list[ChildRef]:
+    return [
+        ChildRef("v1", "ConfigMap", owner.redis_scripts),
+        ChildRef("v1", "Service", owner.redis_headless),
+        ChildRef("v1", "Service", owner.sentinel_headless),
+        ChildRef("apps/v1", "StatefulSet", owner.sentinel),
+        ChildRef("policy/v1", "PodDisruptionBudget", owner.redis),
+        ChildRef("policy/v1", "PodDisruptionBudget", owner.sentinel),
+        ChildRef("networking.k8s.io/v1", "NetworkPolicy", owner.sentinel),
+    ]
+
+
 def desired_state(
-    owner: Owner, spec: McpServerSpec, generated: Generated, secret_versions: dict[str, str]
+    owner: Owner,
+    spec: McpServerSpec,
+    generated: Generated,
+    secret_versions: dict[str, str],
+    persistence: Persistence | None = None,
 ) -> DesiredState:
+    """`persistence`: the decision from the cluster (redis.decide_persistence); by default, from the spec alone."""
     state = DesiredState()
     state.apply.append(build_request_state_secret(owner, generated.request_state_keys))
     if uses_managed_redis(spec):
         if generated.redis_password is None:
             raise ValueError("a managed Redis needs its generated password")
-        state.apply += [
-            build_redis_secret(owner, generated.redis_password),
-            build_redis_statefulset(owner, spec),
-            build_redis_service(owner),
-            build_redis_network_policy(owner),
-        ]
+        persistence = persistence or decide_persistence(spec, None, default_class=False)
+        state.apply += [build_redis_secret(owner, generated.redis_password), build_redis_service(owner)]
+        if uses_ha_redis(spec):
+            state.apply += build_ha_redis(owner, spec, persistence)
+        else:
+            state.apply.append(build_redis_statefulset(owner, spec, persistence))
+            state.absent += _ha_children(owner)
+        state.apply += build_redis_network_policies(owner, spec)
     else:
         state.absent += [
             ChildRef("apps/v1", "StatefulSet", owner.redis),
             ChildRef("v1", "Service", owner.redis),
             ChildRef("networking.k8s.io/v1", "NetworkPolicy", owner.redis),
             ChildRef("v1", "Secret", owner.redis_secret),
+            *_ha_children(owner),
         ]
     state.apply += [build_deployment(owner, spec, secret_versions), build_service(owner, spec)]
     if spec.autoscaling.enabled:

@@ -7,18 +7,21 @@ import json
 import logging
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from mcp_operator.api import GROUP, PLURAL, VERSION, McpServerSpec
 from mcp_operator.config import OperatorSettings, effective_spec
-from mcp_operator.desired import Generated, desired_state, uses_managed_redis
+from mcp_operator.desired import Generated, desired_state, uses_ha_redis, uses_managed_redis
 from mcp_operator.kube import Kube
 from mcp_operator.metrics import forget, record_ready, timed_reconcile
 from mcp_operator.names import MANAGED_BY, Owner
-from mcp_operator.secrets import decode, new_secret_value
+from mcp_operator.redis import Persistence, build_redis_secret, decide_persistence
+from mcp_operator.redis_probe import ask_sentinels
+from mcp_operator.secrets import build_request_state_secret, decode, new_secret_value
 from mcp_operator.status import compute_status
 from mcp_operator.workload import referenced_secrets
 
@@ -49,16 +52,49 @@ def _problems(error: ValidationError) -> list[str]:
     return [f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
 
 
+def _kept(k: Kube, manifest: dict[str, Any], key: str) -> str | None:
+    """A generated value: the one in the existing Secret, else the one in `manifest`, created only if absent
+    and read back, so two reconciles racing to make it agree on one value (and roll no pod twice)."""
+    meta = manifest["metadata"]
+    existing = k.get("v1", "Secret", meta["name"], meta["namespace"]) or k.create_if_absent(manifest)
+    return decode(existing, key)
+
+
 def _generated(k: Kube, owner: Owner, spec: McpServerSpec) -> Generated:
     """The requestState keys and Redis password: read back when they exist, made once when they do not."""
-    existing = k.get("v1", "Secret", owner.request_state_secret, owner.namespace)
-    keys_text = decode(existing, "keys") if existing else None
+    keys_text = _kept(k, build_request_state_secret(owner, [new_secret_value()]), "keys")
     keys = keys_text.splitlines() if keys_text else [new_secret_value()]
     password = None
     if uses_managed_redis(spec):
-        redis_secret = k.get("v1", "Secret", owner.redis_secret, owner.namespace)
-        password = (decode(redis_secret, "password") if redis_secret else None) or new_secret_value()
+        password = _kept(k, build_redis_secret(owner, new_secret_value()), "password") or new_secret_value()
     return Generated(request_state_keys=keys, redis_password=password)
+
+
+def _persistence(k: Kube, owner: Owner, spec: McpServerSpec) -> Persistence | None:
+    if not uses_managed_redis(spec):
+        return None
+    existing = k.get("apps/v1", "StatefulSet", owner.redis, owner.namespace)
+    needs_cluster = spec.redis.persistence.enabled is None and existing is None
+    return decide_persistence(spec, existing, needs_cluster and k.has_default_storage_class())
+
+
+def _apply(k: Kube, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Apply; a StatefulSet whose immutable fields must change (its Service, its claims: high availability or
+    persistence switched) is deleted and made again. Its claims stay, so data on them comes back."""
+    try:
+        return k.apply(manifest)
+    except ApiException as error:
+        if manifest["kind"] != "StatefulSet" or not immutable_field_refused(error):
+            raise
+    name = manifest["metadata"]["name"]
+    logger.info("StatefulSet %s: a field that cannot change changed; making it again", name)
+    k.delete_now(manifest["apiVersion"], manifest["kind"], name, manifest["metadata"]["namespace"])
+    return k.apply(manifest)
+
+
+def immutable_field_refused(error: Exception) -> bool:
+    """The API server's 422 for an update of a StatefulSet's fields other than its template and a few others."""
+    return getattr(error, "status", None) == 422 and "updates to statefulset spec for fields other than" in str(error)
 
 
 def _secret_versions(k: Kube, owner: Owner, spec: McpServerSpec, generated: Generated) -> dict[str, str]:
@@ -105,9 +141,10 @@ def _reconcile(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         record_ready(owner.namespace, owner.name, [])
         return "invalid_spec", status
     generated = _generated(k, owner, spec)
-    state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated))
+    persistence = _persistence(k, owner, spec)
+    state = desired_state(owner, spec, generated, _secret_versions(k, owner, spec, generated), persistence)
     for manifest in state.apply:
-        applied = k.apply(manifest)
+        applied = _apply(k, manifest)
         if applied["kind"] in WORKLOADS:
             _applied_generations[applied["metadata"]["uid"]] = applied["metadata"].get("generation")
     for ref in state.absent:
@@ -122,7 +159,13 @@ def current_status(
     k = kube()
     deployment = k.get("apps/v1", "Deployment", owner.server, owner.namespace)
     redis = k.get("apps/v1", "StatefulSet", owner.redis, owner.namespace) if uses_managed_redis(spec) else None
-    status = compute_status(owner, spec, generation, deployment, redis, previous, [])
+    persistence = decide_persistence(spec, redis, default_class=False) if redis is not None else None
+    topology = None
+    if uses_ha_redis(spec):
+        secret = k.get("v1", "Secret", owner.redis_secret, owner.namespace)
+        password = decode(secret, "password") if secret else None
+        topology = ask_sentinels(owner, password) if password else None
+    status = compute_status(owner, spec, generation, deployment, redis, previous, [], persistence, topology)
     record_ready(owner.namespace, owner.name, status["conditions"])
     return status
 
@@ -169,6 +212,8 @@ def on_child(child: Mapping[str, Any], reconcile_owner: bool) -> None:
         spec = effective_spec(McpServerSpec.model_validate(owner.get("spec") or {}), operator_settings())
         previous = list((owner.get("status") or {}).get("conditions") or [])
         status = current_status(Owner(name, namespace, uid), spec, int(meta.get("generation") or 0), previous)
+    if not status_changed(owner.get("status"), status):
+        return
     resource = k.dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="McpServer")
     resource.status.patch(
         name=name, namespace=namespace, body={"status": status}, content_type="application/merge-patch+json"
@@ -178,33 +223,54 @@ def on_child(child: Mapping[str, Any], reconcile_owner: bool) -> None:
 CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
+ChildAction = Literal["reconcile", "status", "ignore"]
+
+
+def child_event_action(event: str, kind: str, generation: int | None, applied: int | None) -> ChildAction:
+    """What a child's event asks of its owner (pure).
+
+    A deleted child is put back (reconcile). A workload at the generation our own apply gave it is our echo or
+    a status change (pods became ready): refresh the owner's status. Any other generation is someone's edit
+    (or, after an operator restart, not known yet): reconcile, which puts back what the operator owns. A
+    Service's other events change nothing the status shows.
+    """
+    if event == "DELETED":
+        return "reconcile"
+    if kind not in WORKLOADS:
+        return "ignore"
+    return "status" if generation == applied else "reconcile"
+
+
+def status_changed(current: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether writing `new` would change the owner's status (so an echo of our own patch writes nothing)."""
+    return dict(current or {}) != dict(new)
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
 @kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
 @kopf.on.event("", "v1", "services", labels=CHILDREN)
 def on_child_event(body: kopf.Body, type: str, **_: Any) -> None:
-    # A generation other than the one our own apply made is someone's edit (or, after a restart, not known
-    # yet): reconcile, which puts back what the operator owns. Status-only changes keep the generation.
-    generation = body["metadata"].get("generation")
     uid = body["metadata"].get("uid", "")
-    edited = body["kind"] in WORKLOADS and generation != _applied_generations.get(uid)
+    action = child_event_action(type, body["kind"], body["metadata"].get("generation"), _applied_generations.get(uid))
     if type == "DELETED":
         _applied_generations.pop(uid, None)
-    if type == "DELETED" or body["kind"] in WORKLOADS:
-        try:
-            on_child(body, reconcile_owner=type == "DELETED" or edited)
-        except ValidationError:
-            pass  # an invalid spec is reported by the McpServer's own handlers
-        except Exception as error:
-            if namespace_terminating(error):
-                # The namespace is being deleted (its children were deleted with it): nothing to put back.
-                logger.info(
-                    "namespace %s is being deleted; %s/%s not put back",
-                    body["metadata"].get("namespace"),
-                    body["kind"],
-                    body["metadata"]["name"],
-                )
-                return
-            logger.exception("could not reconcile the owner of %s/%s", body["kind"], body["metadata"]["name"])
+    if action == "ignore":
+        return
+    try:
+        on_child(body, reconcile_owner=action == "reconcile")
+    except ValidationError:
+        pass  # an invalid spec is reported by the McpServer's own handlers
+    except Exception as error:
+        if namespace_terminating(error):
+            # The namespace is being deleted (its children were deleted with it): nothing to put back.
+            logger.info(
+                "namespace %s is being deleted; %s/%s not put back",
+                body["metadata"].get("namespace"),
+                body["kind"],
+                body["metadata"]["name"],
+            )
+            return
+        logger.exception("could not reconcile the owner of %s/%s", body["kind"], body["metadata"]["name"])
 
 
 def namespace_terminating(error: Exception) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import cached_property
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from mcp_operator.desired import ChildRef
 
@@ -48,12 +49,47 @@ class Kube:
         applied: dict[str, Any] = result.to_dict()
         return applied
 
+    def create_if_absent(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create the object unless it exists, and return what exists: of two reconciles racing to make it,
+        one creates it and both read back the same object (create is atomic on the API server; apply is not)."""
+        meta = manifest["metadata"]
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        try:
+            created: dict[str, Any] = resource.create(body=manifest, namespace=meta["namespace"]).to_dict()
+            return created
+        except ConflictError:
+            found = self.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
+            if found is None:  # deleted between the two calls: try once more
+                return self.create_if_absent(manifest)
+            return found
+
+    def has_default_storage_class(self) -> bool:
+        """Whether some StorageClass is marked as the cluster's default (so a claim without a class binds)."""
+        classes = self._resource("storage.k8s.io/v1", "StorageClass").get().to_dict()
+        return any(
+            (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+            for c in classes.get("items") or []
+        )
+
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
         except NotFoundError:
             return None
         return found
+
+    def delete_now(self, api_version: str, kind: str, name: str, namespace: str) -> None:
+        """Delete an object and wait until it is gone (its dependents go by garbage collection)."""
+        resource = self._resource(api_version, kind)
+        try:
+            resource.delete(name=name, namespace=namespace, body={"propagationPolicy": "Background"})
+        except NotFoundError:
+            return
+        for _ in range(60):
+            if self.get(api_version, kind, name, namespace) is None:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{kind} {namespace}/{name} was not deleted within 30s")
 
     def delete(self, ref: ChildRef, namespace: str, owner_uid: str) -> bool:
         """Delete a child that should not exist, if it is this owner's."""

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from mcp_operator.api import GROUP, KIND, VERSION
 
-Component = Literal["server", "redis"]
+Component = Literal["server", "redis", "sentinel"]
 MANAGED_BY = "mcp-fleet"
 
 
@@ -60,6 +60,29 @@ class Owner:
     @property
     def redis(self) -> str:
         return f"{self.name}-redis"
+
+    @property
+    def redis_headless(self) -> str:
+        """The headless Service that gives each Redis pod of a highly available set a stable DNS name."""
+        return f"{self.name}-redis-hl"
+
+    @property
+    def sentinel(self) -> str:
+        return f"{self.name}-redis-sentinel"
+
+    @property
+    def sentinel_headless(self) -> str:
+        return f"{self.name}-redis-sentinel-hl"
+
+    @property
+    def redis_scripts(self) -> str:
+        return f"{self.name}-redis-scripts"
+
+    def redis_pod_host(self, ordinal: int) -> str:
+        return f"{self.redis}-{ordinal}.{self.redis_headless}.{self.namespace}.svc"
+
+    def sentinel_pod_host(self, ordinal: int) -> str:
+        return f"{self.sentinel}-{ordinal}.{self.sentinel_headless}.{self.namespace}.svc"
 
     @property
     def redis_secret(self) -> str:

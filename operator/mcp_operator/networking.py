@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
-from mcp_operator.names import Owner
+from mcp_operator.names import Component, Owner
 
 MAX_AFFINITY_SECONDS = 86_400  # the most Kubernetes accepts for ClientIP affinity
 
@@ -41,20 +41,33 @@ def service_url(owner: Owner, spec: McpServerSpec) -> str:
     return f"http://{owner.service_host()}{port}{spec.path}"
 
 
-def build_redis_network_policy(owner: Owner) -> dict[str, Any]:
-    """Only this McpServer's server pods may reach its managed Redis."""
+OPERATOR_POD = {"app.kubernetes.io/name": "mcp-fleet"}  # the chart's operator pods (for RedisReady's probe)
+
+
+def _policy(owner: Owner, component: Component, port: int, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    name = owner.redis if component == "redis" else owner.sentinel
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": owner.metadata(owner.redis, "redis"),
+        "metadata": owner.metadata(name, "redis" if component == "redis" else "sentinel"),
         "spec": {
-            "podSelector": {"matchLabels": owner.selector("redis")},
+            "podSelector": {"matchLabels": owner.selector(component)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [{"podSelector": {"matchLabels": owner.selector("server")}}],
-                    "ports": [{"protocol": "TCP", "port": 6379}],
-                }
-            ],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
         },
     }
+
+
+def build_redis_network_policies(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
+    """Only this McpServer's server pods reach its managed Redis; with high availability, the Redis pods and
+    the Sentinels also reach each other, and the operator asks the Sentinels for the primary."""
+    server = {"podSelector": {"matchLabels": owner.selector("server")}}
+    if not spec.redis.high_availability.enabled:
+        return [_policy(owner, "redis", 6379, [server])]
+    redis = {"podSelector": {"matchLabels": owner.selector("redis")}}
+    sentinel = {"podSelector": {"matchLabels": owner.selector("sentinel")}}
+    operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": OPERATOR_POD}}
+    return [
+        _policy(owner, "redis", 6379, [server, redis, sentinel]),
+        _policy(owner, "sentinel", 26379, [server, redis, sentinel, operator]),
+    ]

@@ -10,6 +10,8 @@ from typing import Any
 
 from mcp_operator.api import McpServerSpec
 from mcp_operator.names import Owner
+from mcp_operator.redis_ha import sentinel_addresses
+from mcp_operator.redis_scripts import MASTER_NAME
 from mcp_runtime.settings import RuntimeSettings
 
 SECRETS_DIR = "/etc/mcp-fleet"
@@ -42,6 +44,31 @@ def redis_url(owner: Owner, spec: McpServerSpec) -> str:
     return f"redis://{owner.redis}.{owner.namespace}.svc:6379/0"
 
 
+def redis_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
+    """Where the session store is: one URL, or Sentinels and the name of the primary they watch."""
+    redis = spec.redis
+    env = []
+    if redis.mode == "managed" and redis.high_availability.enabled:
+        env += [
+            setting("redis_sentinels", sentinel_addresses(owner)),
+            setting("redis_sentinel_master", MASTER_NAME),
+            # A session or handle is acknowledged once a replica holds it too (docs: what a failover can lose).
+            setting("redis_wait_replicas", 1),
+        ]
+    elif redis.mode == "external" and redis.sentinels:
+        env += [
+            setting("redis_sentinels", redis.sentinels),
+            setting("redis_sentinel_master", redis.sentinel_master_name),
+        ]
+        if redis.url:
+            env.append(setting("redis_url", redis.url))
+    else:
+        env.append(setting("redis_url", redis_url(owner, spec)))
+    if redis.mode == "managed" or redis.password_secret_ref is not None:
+        env.append(setting("redis_password_file", REDIS_PASSWORD_FILE))
+    return env
+
+
 def allowed_hosts(owner: Owner, spec: McpServerSpec) -> list[str]:
     names = [
         owner.name,
@@ -69,9 +96,7 @@ def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
     if spec.allowed_origins:
         env.append(setting("allowed_origins", ["http://localhost:*", *spec.allowed_origins]))
     if sessions.backend == "redis":
-        env.append(setting("redis_url", redis_url(owner, spec)))
-        if spec.redis.mode == "managed" or spec.redis.password_secret_ref is not None:
-            env.append(setting("redis_password_file", REDIS_PASSWORD_FILE))
+        env += redis_env(owner, spec)
     if spec.auth.bearer_token_secret_ref is not None:
         env.append(setting("auth_token_file", AUTH_TOKEN_FILE))
     return env + list(spec.env)

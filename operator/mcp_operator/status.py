@@ -8,6 +8,8 @@ from typing import Any
 from mcp_operator.api import McpServerSpec
 from mcp_operator.names import Owner
 from mcp_operator.networking import effective_affinity, service_url
+from mcp_operator.redis import Persistence
+from mcp_operator.redis_probe import Topology
 
 
 def _now() -> str:
@@ -30,6 +32,31 @@ def _condition(
     }
 
 
+def managed_redis_condition(
+    spec: McpServerSpec, redis: dict[str, Any] | None, persistence: Persistence | None, topology: Topology | None
+) -> tuple[bool, str, str]:
+    """RedisReady of a managed Redis: (ok, reason, message); with high availability, the primary and how many
+    replicas are in sync, as the Sentinels say."""
+    ready = int(((redis or {}).get("status") or {}).get("readyReplicas") or 0)
+    stored = f"; persistence {persistence.reason}" if persistence else ""
+    if not spec.redis.high_availability.enabled:
+        if ready >= 1:
+            return True, "Ready", f"the managed Redis is ready{stored}"
+        return False, "NotReady", f"the managed Redis is not ready yet{stored}"
+    wanted = spec.redis.high_availability.replicas
+    pods = f"{ready} of {wanted} Redis pods ready"
+    if topology is None or topology.error is not None:
+        why = topology.error if topology is not None and topology.error else "not asked"
+        ok = ready >= 1
+        return ok, "SentinelsUnreachable", f"{pods}; the operator could not ask the Sentinels ({why}){stored}"
+    if topology.primary is None:
+        return False, "NoPrimary", f"{pods}; the Sentinels name no primary that is up (a failover is under way){stored}"
+    replicas = f"{topology.in_sync} of {wanted - 1} replicas in sync"
+    degraded = topology.in_sync < wanted - 1
+    reason = "ReplicasOutOfSync" if degraded else "Ready"
+    return True, reason, f"primary {topology.primary}; {replicas}; {pods}{stored}"
+
+
 def compute_status(
     owner: Owner,
     spec: McpServerSpec,
@@ -38,7 +65,10 @@ def compute_status(
     redis: dict[str, Any] | None,
     previous_conditions: list[dict[str, Any]],
     problems: list[str],
+    persistence: Persistence | None = None,
+    topology: Topology | None = None,
 ) -> dict[str, Any]:
+    """`redis` is the managed Redis StatefulSet; `topology`, what its Sentinels say (high availability)."""
     previous = {c["type"]: c for c in previous_conditions}
     d_status = (deployment or {}).get("status") or {}
     desired = ((deployment or {}).get("spec") or {}).get("replicas", spec.replicas)
@@ -83,18 +113,8 @@ def compute_status(
     redis_ok: bool | None = True
     if spec.sessions.backend == "redis":
         if spec.redis.mode == "managed":
-            redis_ready = int(((redis or {}).get("status") or {}).get("readyReplicas") or 0)
-            redis_ok = redis_ready >= 1
-            cond(
-                _condition(
-                    previous,
-                    "RedisReady",
-                    redis_ok,
-                    "Ready" if redis_ok else "NotReady",
-                    "the managed Redis is ready" if redis_ok else "the managed Redis is not ready yet",
-                    generation,
-                )
-            )
+            redis_ok, reason, message = managed_redis_condition(spec, redis, persistence, topology)
+            cond(_condition(previous, "RedisReady", redis_ok, reason, message, generation))
         else:
             redis_ok = None if ready == 0 else True
             cond(

@@ -10,10 +10,6 @@ import gc
 import logging
 import time
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -21,11 +17,12 @@ from mcp_runtime import fastmcp_state, state
 from mcp_runtime.apps import LoadedApp
 from mcp_runtime.backends import BackendUnavailable, SessionBackend
 from mcp_runtime.backends.memory import MemoryBackend
-from mcp_runtime.backends.redis_backend import RedisBackend
+from mcp_runtime.backends.redis_backend import RedisBackend, RedisClusterRefused
 from mcp_runtime.jsonrpc_errors import error_response
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from mcp_runtime.modern import RedisSubscriptionBus, use_request_state_keys
+from mcp_runtime.redis_connect import redis_client
 from mcp_runtime.request_head import RequestHead, read_head
 from mcp_runtime.security import RequestGuard, current_principal, load_tokens
 from mcp_runtime.session_events import LocalEvents, RedisEvents, SessionEvents
@@ -36,29 +33,7 @@ from mcp_runtime.streams import LocalStreamHub
 logger = logging.getLogger(__name__)
 
 
-def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
-    """A client for MCP_REDIS_URL; a password in the URL wins over MCP_REDIS_PASSWORD_FILE.
-
-    A command that fails on a broken connection (a pooled connection Redis dropped when it restarted) is
-    retried once, at once, on a fresh connection; a timeout is not retried, so no call waits much longer than
-    MCP_REDIS_TIMEOUT_SECONDS. (redis-py's default would retry ten times with backoff.)
-    """
-    assert settings.redis_url is not None
-    password = settings.redis_password_file.read_text().strip() if settings.redis_password_file else None
-    timeout = settings.redis_timeout_seconds
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url,
-        password=password,
-        decode_responses=True,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=15,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-    )
-    return client
-
-
-def make_backend(settings: RuntimeSettings) -> SessionBackend:
+def make_backend(settings: RuntimeSettings, metrics: RuntimeMetrics) -> SessionBackend:
     if settings.session_backend == "redis":
         return RedisBackend(
             redis_client(settings),
@@ -67,6 +42,10 @@ def make_backend(settings: RuntimeSettings) -> SessionBackend:
             max_sessions=settings.max_sessions,
             max_sessions_per_client=settings.max_sessions_per_client,
             replica_name=settings.replica_name,
+            timeout=settings.redis_timeout_seconds,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout=settings.redis_wait_timeout_seconds,
+            on_unreplicated=metrics.writes_unreplicated.inc,
         )
     return MemoryBackend(
         session_ttl=settings.session_ttl_seconds,
@@ -82,6 +61,7 @@ def make_events(settings: RuntimeSettings, backend: SessionBackend) -> SessionEv
             key_prefix=settings.redis_key_prefix,
             log_length=settings.event_log_length,
             log_ttl=settings.session_ttl_seconds,
+            timeout=settings.redis_timeout_seconds,
         )
     return LocalEvents()
 
@@ -133,7 +113,7 @@ class RuntimeApp:
         self.path = path
         self.metrics = RuntimeMetrics()
         self.lifecycle = Lifecycle()
-        self.backend = make_backend(settings)
+        self.backend = make_backend(settings, self.metrics)
         tokens = load_tokens(settings.auth_token_file) if settings.auth_token_file else None
         self.guard = RequestGuard(
             allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
@@ -270,6 +250,10 @@ class RuntimeApp:
             state.bind(self.backend, self.settings.handle_ttl_seconds)
             running = self.manager.run()
             await running.__aenter__()
+        except RedisClusterRefused as error:
+            logger.error("%s", error)
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            return
         except Exception as error:
             logger.exception("start-up failed")
             await send({"type": "lifespan.startup.failed", "message": str(error)})

@@ -59,6 +59,12 @@ class RuntimeMetrics:
             "Client answers to server-to-client requests passed to the replica that asked.",
             registry=r,
         )
+        self.writes_unreplicated = Counter(
+            "mcp_runtime_redis_writes_unreplicated_total",
+            "Session openings and handle creations that fewer than MCP_REDIS_WAIT_REPLICAS Redis replicas "
+            "acknowledged within MCP_REDIS_WAIT_TIMEOUT_SECONDS (a failover right after could lose them).",
+            registry=r,
+        )
         self.in_flight = Gauge("mcp_runtime_requests_in_flight", "POST requests being served.", registry=r)
         self.draining = Gauge("mcp_runtime_draining", "1 while the process drains before exit.", registry=r)
 

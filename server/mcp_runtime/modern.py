@@ -31,6 +31,7 @@ from mcp.server.subscriptions import (
 from redis.exceptions import RedisError
 
 from mcp_runtime.backends.redis_keys import RedisKeys
+from mcp_runtime.redis_connect import connection_lost
 from mcp_runtime.redis_pubsub import PubSub, keep_subscribed
 from mcp_runtime.sdk_surface import replace_subscription_bus, subscription_bus
 
@@ -91,7 +92,9 @@ class RedisSubscriptionBus:
     async def publish(self, event: ServerEvent) -> None:
         try:
             await self.redis.publish(self.channel, encode_event(event))
-        except (RedisError, OSError) as error:
+        except (RedisError, OSError, RuntimeError) as error:
+            if not connection_lost(error):
+                raise
             # Listeners on this replica still hear it; the others miss it while Redis is away.
             logger.warning("change notification not shared (redis: %s); delivered on this replica only", error)
             await self.local.publish(event)

@@ -17,6 +17,8 @@ from anyio.abc import TaskStatus
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from mcp_runtime.redis_connect import connection_lost
+
 logger = logging.getLogger(__name__)
 
 PubSub = Any  # redis.asyncio.client.PubSub (its typing is loose)
@@ -51,7 +53,9 @@ async def keep_subscribed(
                     started = True
                     task_status.started()
                 await listen(pubsub)
-        except (RedisError, OSError) as error:
+        except (RedisError, OSError, RuntimeError) as error:
+            if not connection_lost(error):
+                raise
             failures += 1
             logger.warning("%s: lost redis (%s); resubscribing", what, error)
         finally:

@@ -12,7 +12,6 @@ stream's messages in a Redis stream so that a client can resume with Last-Event-
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections import Counter
@@ -25,6 +24,7 @@ from redis.exceptions import RedisError
 
 from mcp_runtime.backends.redis_backend import call
 from mcp_runtime.backends.redis_keys import RedisKeys
+from mcp_runtime.redis_connect import connection_lost
 from mcp_runtime.redis_pubsub import keep_subscribed
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,11 @@ class LocalEvents:
 class RedisEvents:
     """Events over Redis pub/sub, GET-stream messages kept in a bounded Redis stream per session."""
 
-    def __init__(self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float, timeout: float | None = None
+    ) -> None:
         self.redis = client
+        self.timeout = timeout
         self.keys = RedisKeys(key_prefix)
         self.log_length = log_length
         self.log_ttl_ms = int(log_ttl * 1000)
@@ -134,7 +137,9 @@ class RedisEvents:
         if self._watched[session_id] == 1 and self._pubsub is not None:
             try:
                 await self._pubsub.subscribe(self.keys.channel(session_id))
-            except (RedisError, OSError) as error:
+            except (RedisError, OSError, RuntimeError) as error:
+                if not connection_lost(error):
+                    raise
                 logger.warning("could not subscribe to session %s: %s", session_id[:64], error)
             self._changed.set()
 
@@ -144,21 +149,24 @@ class RedisEvents:
             return
         del self._watched[session_id]
         if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
+            try:
                 await self._pubsub.unsubscribe(self.keys.channel(session_id))
+            except (RedisError, OSError, RuntimeError) as error:
+                if not connection_lost(error):
+                    raise  # the resubscribe loop subscribes only to what is watched, so nothing stays behind
 
     async def send(self, session_id: str, event: Event) -> None:
-        await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)))
+        await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)), self.timeout)
 
     async def append(self, session_id: str, message: str) -> str | None:
         key = self.keys.events(session_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xadd(key, {"m": message}, maxlen=self.log_length, approximate=True)
             pipe.pexpire(key, self.log_ttl_ms)
-            event_id, _ = await call(pipe.execute())
+            event_id, _ = await call(pipe.execute(), self.timeout)
         return str(event_id)
 
     async def replay(self, session_id: str, after: str) -> list[tuple[str, str]]:
         """`after` is a well-formed event id (the router refuses others with 400)."""
-        entries = await call(self.redis.xrange(self.keys.events(session_id), min=f"({after}", max="+"))
+        entries = await call(self.redis.xrange(self.keys.events(session_id), min=f"({after}", max="+"), self.timeout)
         return [(str(entry_id), str(fields["m"])) for entry_id, fields in entries or [] if fields]

@@ -26,11 +26,31 @@ class RuntimeSettings(BaseSettings):
     session_backend: Literal["memory", "redis"] = Field(
         "memory",
         description="Where sessions, session state and handles live: memory (this process only) or redis "
-        "(shared by every replica; needs MCP_REDIS_URL).",
+        "(shared by every replica; needs MCP_REDIS_URL, or MCP_REDIS_SENTINELS and MCP_REDIS_SENTINEL_MASTER).",
     )
     redis_url: str | None = Field(
         None,
         description="redis:// or rediss:// (TLS) URL of the session store, e.g. redis://user:pass@host:6379/0.",
+    )
+    redis_sentinels: CommaList = Field(
+        default_factory=list,
+        description="Sentinels watching the session store, comma-separated host:port. With "
+        "MCP_REDIS_SENTINEL_MASTER the runtime asks them for the primary and follows a failover; MCP_REDIS_URL is "
+        "then optional and gives only credentials, database and TLS (its host is ignored), which the Sentinels "
+        "are connected with too.",
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="The name the Sentinels monitor the session store's primary under (e.g. mymaster)."
+    )
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="Opening a session and creating a handle wait (Redis WAIT) until this many replicas hold the "
+        "write, so a failover right after cannot lose it; 0 does not wait. A replica that does not answer within "
+        "MCP_REDIS_WAIT_TIMEOUT_SECONDS does not fail the request (it is counted in a metric).",
+    )
+    redis_wait_timeout_seconds: float = Field(
+        0.1, gt=0, description="The longest a write waits for MCP_REDIS_WAIT_REPLICAS replicas."
     )
     redis_password_file: Path | None = Field(
         None, description="A file holding the Redis password (used when the URL carries none)."
@@ -162,7 +182,7 @@ class RuntimeSettings(BaseSettings):
         "as sessions pile up); 0 leaves Python's default.",
     )
 
-    @field_validator("allowed_hosts", "allowed_origins", "request_state_keys", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "request_state_keys", "redis_sentinels", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -171,8 +191,14 @@ class RuntimeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> RuntimeSettings:
-        if self.session_backend == "redis" and not self.redis_url:
-            raise ValueError("MCP_REDIS_URL is required when MCP_SESSION_BACKEND=redis")
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("MCP_REDIS_SENTINELS and MCP_REDIS_SENTINEL_MASTER go together: set both or neither")
+        for address in self.redis_sentinels:
+            sentinel_address(address)
+        if self.session_backend == "redis" and not self.redis_url and not self.redis_sentinels:
+            raise ValueError(
+                "MCP_SESSION_BACKEND=redis needs MCP_REDIS_URL, or MCP_REDIS_SENTINELS and MCP_REDIS_SENTINEL_MASTER"
+            )
         if self.session_backend == "redis" and not self.all_request_state_keys():
             raise ValueError(
                 "MCP_SESSION_BACKEND=redis serves several replicas, and a retry of a 2026-07-28 request may land "
@@ -222,6 +248,15 @@ class RuntimeSettings(BaseSettings):
                 rendered = str(value)
             env[self.env_name(name)] = rendered
         return env
+
+
+def sentinel_address(address: str) -> tuple[str, int]:
+    """host:port (or [v6]:port) of a Sentinel; ValueError naming the entry when it is not one."""
+    host, sep, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"MCP_REDIS_SENTINELS: {address!r} is not host:port")
+    return host, int(port)
 
 
 class SettingsError(Exception):

@@ -53,6 +53,10 @@ namespaces; with every namespace watched, its peering is a ClusterKopfPeering.
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
+# Whether the cluster has a default StorageClass (a managed Redis is persistent by default when it has).
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [get, list]
 {{- if not .Values.watchNamespaces }}
 - apiGroups: [kopf.dev]
   resources: [clusterkopfpeerings]
@@ -82,6 +86,10 @@ namespace (a Role).
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [secrets]
+  verbs: [get, create, patch, delete]
+# The start scripts of a highly available managed Redis.
+- apiGroups: [""]
+  resources: [configmaps]
   verbs: [get, create, patch, delete]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import (
     AuthenticationError,
@@ -27,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mcp_runtime.backends.base import BackendUnavailable, HandleError, SessionLimitReached, SessionRecord
 from mcp_runtime.backends.redis_keys import RedisKeys
+from mcp_runtime.redis_connect import close, connection_lost
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,10 +166,17 @@ def unavailable(error: Exception) -> BackendUnavailable | None:
     return None
 
 
-async def call(awaitable: Awaitable[T]) -> T:
-    """Await a Redis call; a failure of Redis itself becomes BackendUnavailable (503 with Retry-After)."""
+async def call(awaitable: Awaitable[T], within: float | None = None) -> T:
+    """Await a Redis call; a failure of Redis itself becomes BackendUnavailable (503 with Retry-After).
+
+    `within` bounds the whole call, reconnecting and asking the Sentinels for a new primary included (each of
+    those has its own socket timeout, and together they could add up past it).
+    """
     try:
-        return await awaitable
+        with anyio.fail_after(within):
+            return await awaitable
+    except TimeoutError:
+        raise BackendUnavailable(f"redis did not answer within {within}s") from None
     except RedisError as error:
         mapped = unavailable(error)
         if mapped is not None:
@@ -175,6 +184,21 @@ async def call(awaitable: Awaitable[T]) -> T:
         raise
     except OSError as error:
         raise BackendUnavailable(f"redis: {error}") from None
+    except RuntimeError as error:
+        if connection_lost(error):
+            raise BackendUnavailable(f"redis: the connection was lost ({error})") from None
+        raise
+
+
+class RedisClusterRefused(Exception):
+    """The configured Redis is a Redis Cluster node: the runtime's scripts need one keyspace."""
+
+
+CLUSTER_REFUSAL = (
+    "MCP_REDIS_URL names a Redis Cluster node; the redis backend needs a single keyspace (one server, or a primary "
+    "with replicas behind Sentinels): its atomic scripts touch the shared session index and per-client sets "
+    "together with a session's own keys, which Redis Cluster keeps in different slots"
+)
 
 
 class RedisBackend:
@@ -189,8 +213,16 @@ class RedisBackend:
         max_sessions: int,
         max_sessions_per_client: int,
         replica_name: str = "replica",
+        timeout: float | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+        on_unreplicated: Callable[[], None] = lambda: None,
     ) -> None:
         self.redis = client
+        self.timeout = timeout
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = max(1, int(wait_timeout * 1000))
+        self.on_unreplicated = on_unreplicated
         self.keys = RedisKeys(key_prefix)
         self.ttl_ms = int(session_ttl * 1000)
         self.max_sessions = max_sessions
@@ -209,21 +241,39 @@ class RedisBackend:
         self._handle_set = r.register_script(GROWS + HANDLE_SET)
         self._handle_delete = r.register_script(KEEPS + HANDLE_DELETE)
 
-    _call = staticmethod(call)
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        return await call(awaitable, self.timeout)
 
     async def start(self) -> None:
-        # Not fatal: the replica starts unready and recovers by itself when Redis answers.
+        """Refuse a Redis Cluster node; otherwise go on even if Redis is away (the replica starts unready)."""
+        try:
+            info = await self._call(self.redis.info("cluster"))
+        except (BackendUnavailable, RedisError):
+            info = {}
+        if info.get("cluster_enabled"):
+            raise RedisClusterRefused(CLUSTER_REFUSAL)
         if not await self.ready():
             logger.warning("redis is not reachable yet (or refuses writes); /readyz fails until it is")
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await close(self.redis)
+
+    async def _replicated(self, pipe: Any) -> list[Any]:
+        """Run the pipeline, then (on the same connection) WAIT for MCP_REDIS_WAIT_REPLICAS replicas."""
+        if self.wait_replicas:
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        results: list[Any] = await self._call(pipe.execute())
+        if self.wait_replicas:
+            acknowledged = results.pop()
+            if int(acknowledged) < self.wait_replicas:
+                self.on_unreplicated()
+        return results
 
     async def ready(self) -> bool:
         """Redis answers and takes writes (a full Redis or a read-only replica fails this, not only PING)."""
         try:
-            return bool(await self.redis.set(self.keys.ready(self.replica_name), "1", px=10_000))
-        except (RedisError, OSError):
+            return bool(await self._call(self.redis.set(self.keys.ready(self.replica_name), "1", px=10_000)))
+        except (BackendUnavailable, RedisError, OSError):
             return False
 
     # Sessions
@@ -241,7 +291,12 @@ class RedisBackend:
             record.protocol_version or "",
             record.client_params or "",
         ]
-        refused = await self._call(self._admit(keys=keys, args=args))
+        if self.wait_replicas:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await self._admit(keys=keys, args=args, client=pipe)
+                [refused] = await self._replicated(pipe)
+        else:
+            refused = await self._call(self._admit(keys=keys, args=args))
         if refused == 1:
             raise SessionLimitReached("server", self.max_sessions)
         if refused == 2:
@@ -345,7 +400,7 @@ class RedisBackend:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.handle(handle), mapping=mapping)  # type: ignore[arg-type]
             pipe.pexpire(self.keys.handle(handle), ttl_ms)
-            await self._call(pipe.execute())
+            await self._replicated(pipe)
 
     async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]:
         flat = await self._call(self._handle_get(keys=[self.keys.handle(handle)], args=[_owner(owner)]))

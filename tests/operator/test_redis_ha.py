@@ -1,0 +1,182 @@
+"""A highly available managed Redis, persistence by default, and external Sentinels: spec in, manifests out."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_operator.api import McpServerSpec
+from mcp_operator.desired import ChildRef, desired_state
+from mcp_operator.redis import decide_persistence
+from mcp_operator.redis_probe import Topology, in_sync, topology
+from mcp_operator.redis_scripts import MASTER_NAME, SCRIPTS
+from mcp_operator.status import compute_status
+from mcp_runtime.settings import RuntimeSettings
+from tests.operator.test_builders import KEYS, OWNER, build, env_of, spec
+
+HA = {"sessions": {"backend": "redis"}, "redis": {"highAvailability": {"enabled": True}}}
+
+
+def test_high_availability_makes_data_pods_three_sentinels_and_their_budgets() -> None:
+    children = build(spec(**HA))
+    data = children["StatefulSet/demo-redis"]
+    sentinels = children["StatefulSet/demo-redis-sentinel"]
+    assert data["spec"]["replicas"] == 3 and sentinels["spec"]["replicas"] == 3
+    assert data["spec"]["serviceName"] == "demo-redis-hl"
+    assert sentinels["spec"]["serviceName"] == "demo-redis-sentinel-hl"
+    for name in ("demo-redis-hl", "demo-redis-sentinel-hl"):
+        service = children[f"Service/{name}"]["spec"]
+        assert service["clusterIP"] == "None" and service["publishNotReadyAddresses"] is True
+    assert set(children["ConfigMap/demo-redis-scripts"]["data"]) == set(SCRIPTS)
+    for name in ("demo-redis", "demo-redis-sentinel"):
+        assert children[f"PodDisruptionBudget/{name}"]["spec"]["maxUnavailable"] == 1
+    for sts in (data, sentinels):
+        pod = sts["spec"]["template"]["spec"]
+        preferred = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert {t["podAffinityTerm"]["topologyKey"] for t in preferred} == {
+            "kubernetes.io/hostname",
+            "topology.kubernetes.io/zone",
+        }
+        assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    container = data["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["/bin/sh", "/scripts/redis-start.sh"]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "/scripts/redis-pre-stop.sh"]
+
+
+def test_the_server_pods_follow_the_sentinels_and_wait_for_a_replica() -> None:
+    env = env_of(build(spec(**HA))["Deployment/demo"])
+    assert "MCP_REDIS_URL" not in env
+    assert env["MCP_REDIS_SENTINELS"] == ",".join(
+        f"demo-redis-sentinel-{i}.demo-redis-sentinel-hl.team-a.svc:26379" for i in range(3)
+    )
+    assert env["MCP_REDIS_SENTINEL_MASTER"] == MASTER_NAME
+    assert env["MCP_REDIS_WAIT_REPLICAS"] == "1"
+    assert env["MCP_REDIS_PASSWORD_FILE"]
+    # What the operator renders, the runtime accepts.
+    plain = {k: v for k, v in env.items() if isinstance(v, str) and not k.endswith("_FILE")}
+    fields = {k.removeprefix("MCP_").lower(): v for k, v in plain.items()} | {"request_state_keys": "k" * 40}
+    settings = RuntimeSettings.model_validate(fields)
+    assert settings.redis_sentinels and settings.redis_wait_replicas == 1
+
+
+def test_the_network_policies_cover_the_sentinels() -> None:
+    children = build(spec(**HA))
+    redis = children["NetworkPolicy/demo-redis"]["spec"]
+    sentinel = children["NetworkPolicy/demo-redis-sentinel"]["spec"]
+    assert redis["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 6379}]
+    assert sentinel["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 26379}]
+    components = {
+        f["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for f in sentinel["ingress"][0]["from"]
+    }
+    assert components == {"server", "redis", "sentinel", None}  # None: the operator, in any namespace
+
+
+def test_switching_high_availability_off_removes_the_sentinels() -> None:
+    state = desired_state(OWNER, spec(sessions={"backend": "redis"}), KEYS, {})
+    assert ChildRef("apps/v1", "StatefulSet", "demo-redis-sentinel") in state.absent
+    assert ChildRef("v1", "ConfigMap", "demo-redis-scripts") in state.absent
+    back_to_memory = desired_state(OWNER, spec(), KEYS, {})
+    assert ChildRef("apps/v1", "StatefulSet", "demo-redis-sentinel") in back_to_memory.absent
+
+
+def test_external_sentinels() -> None:
+    s = spec(
+        sessions={"backend": "redis"},
+        redis={
+            "mode": "external",
+            "sentinels": ["s1.example:26379", "s2.example:26379"],
+            "sentinelMasterName": "prod",
+            "url": "rediss://redis.example:6379/2",
+            "tls": True,
+            "passwordSecretRef": {"name": "r", "key": "password"},
+        },
+    )
+    env = env_of(build(s)["Deployment/demo"])
+    assert env["MCP_REDIS_SENTINELS"] == "s1.example:26379,s2.example:26379"
+    assert env["MCP_REDIS_SENTINEL_MASTER"] == "prod"
+    assert env["MCP_REDIS_URL"] == "rediss://redis.example:6379/2"
+    assert "StatefulSet/demo-redis" not in build(s)
+
+
+@pytest.mark.parametrize(
+    ("persistence", "existing", "default_class", "enabled", "says"),
+    [
+        ({}, None, True, True, "default StorageClass"),
+        ({}, None, False, False, "no default StorageClass"),
+        ({"storageClassName": "fast"}, None, False, True, "storage class fast"),
+        ({"enabled": False}, None, True, False, "enabled is false"),
+        ({"enabled": True}, None, False, True, "spec.redis.persistence.enabled"),
+        ({}, {"spec": {"volumeClaimTemplates": [{}]}}, False, True, "when the Redis StatefulSet was made"),
+        ({}, {"spec": {}}, True, False, "when the Redis StatefulSet was made"),
+    ],
+)
+def test_persistence_is_on_by_default_when_the_cluster_can_give_a_volume(
+    persistence: dict[str, Any], existing: dict[str, Any] | None, default_class: bool, enabled: bool, says: str
+) -> None:
+    s = spec(sessions={"backend": "redis"}, redis={"persistence": persistence})
+    decided = decide_persistence(s, existing, default_class)
+    assert decided.enabled is enabled and says in decided.reason
+    sts = desired_state(OWNER, s, KEYS, {}, decided).apply
+    redis = next(m for m in sts if m["kind"] == "StatefulSet" and m["metadata"]["name"] == "demo-redis")
+    assert bool(redis["spec"].get("volumeClaimTemplates")) is enabled
+
+
+def test_ha_data_pods_get_claims_and_aof_when_persistent() -> None:
+    s = spec(**HA)
+    decided = decide_persistence(s, None, default_class=True)
+    data = next(
+        m
+        for m in desired_state(OWNER, s, KEYS, {}, decided).apply
+        if m["kind"] == "StatefulSet" and m["metadata"]["name"] == "demo-redis"
+    )
+    assert data["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    env = {e["name"]: e.get("value") for e in data["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PERSIST"] == "yes"
+
+
+def replica(flags: str, link: str) -> dict[str, Any]:
+    return {"flags": flags, "master-link-status": link}
+
+
+def test_topology_counts_the_replicas_in_sync() -> None:
+    master = {"ip": "demo-redis-1.demo-redis-hl.team-a.svc", "flags": "master"}
+    replicas = [replica("slave", "ok"), replica("slave", "err"), replica("s_down,slave,disconnected", "err")]
+    assert topology(master, replicas) == Topology("demo-redis-1.demo-redis-hl.team-a.svc", 3, 1)
+    assert topology({"ip": "x", "flags": "s_down,master"}, []).primary is None
+    assert in_sync(replica("slave", "ok")) and not in_sync(replica("s_down,slave", "ok"))
+
+
+def redis_sts(ready: int) -> dict[str, Any]:
+    return {"status": {"readyReplicas": ready}}
+
+
+def redis_ready(s: McpServerSpec, sts: dict[str, Any], top: Topology | None) -> dict[str, Any]:
+    decided = decide_persistence(s, sts, default_class=False)
+    status = compute_status(OWNER, s, 1, None, sts, [], [], decided, top)
+    return next(c for c in status["conditions"] if c["type"] == "RedisReady")
+
+
+def test_redis_ready_names_the_primary_and_the_replicas_in_sync() -> None:
+    s = spec(**HA)
+    ok = redis_ready(s, redis_sts(3), Topology("demo-redis-0.x", 2, 2))
+    assert ok["status"] == "True" and ok["reason"] == "Ready"
+    assert "primary demo-redis-0.x; 2 of 2 replicas in sync; 3 of 3 Redis pods ready" in ok["message"]
+    assert "persistence off" in ok["message"]
+    lagging = redis_ready(s, redis_sts(2), Topology("demo-redis-0.x", 2, 1))
+    assert lagging["status"] == "True" and lagging["reason"] == "ReplicasOutOfSync"
+    failing_over = redis_ready(s, redis_sts(2), Topology(None, 2, 0))
+    assert failing_over["status"] == "False" and failing_over["reason"] == "NoPrimary"
+    unreachable = redis_ready(s, redis_sts(3), Topology(None, error="connection refused"))
+    assert unreachable["reason"] == "SentinelsUnreachable" and "connection refused" in unreachable["message"]
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_the_redis_scripts_pass_shellcheck(tmp_path: Path, name: str) -> None:
+    script = tmp_path / name
+    script.write_text(SCRIPTS[name])
+    # shellcheck is installed by `make test` (Debian's package), as redis-server is.
+    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
