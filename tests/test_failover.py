@@ -284,7 +284,7 @@ def test_sentinels_with_a_password(tmp_path: Path) -> None:
         replicas(tmp_path, failover_env(group), count=2) as procs,
     ):
         session = open_raw_session(procs[0].url).headers["mcp-session-id"]
-        old_port = manual_failover(group)
+        old_port = kill_primary(group)  # a vote among Sentinels that authenticate to each other
         group.wait_new_primary(old_port)
         time_until_served(procs, session, time.monotonic())
         assert metric(procs[0].base, "mcp_runtime_redis_writes_unreplicated_total") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal, cast
@@ -212,12 +213,48 @@ def on_child(child: Mapping[str, Any], reconcile_owner: bool) -> None:
         spec = effective_spec(McpServerSpec.model_validate(owner.get("spec") or {}), operator_settings())
         previous = list((owner.get("status") or {}).get("conditions") or [])
         status = current_status(Owner(name, namespace, uid), spec, int(meta.get("generation") or 0), previous)
+    if needs_another_look(status):
+        look_again(child)
     if not status_changed(owner.get("status"), status):
         return
     resource = k.dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="McpServer")
     resource.status.patch(
         name=name, namespace=namespace, body={"status": status}, content_type="application/merge-patch+json"
     )
+
+
+# The Sentinels learn that a replica caught up some seconds after its pod became ready, and no Kubernetes
+# event follows: while RedisReady is short of all replicas in sync, look again a little later (one pending
+# look per child; no kopf timer, which would put a finalizer on every McpServer).
+LOOK_AGAIN_SECONDS = 10.0
+UNSETTLED = {"ReplicasOutOfSync", "NoPrimary", "SentinelsUnreachable"}
+_looks: dict[str, threading.Timer] = {}
+_looks_lock = threading.Lock()
+
+
+def needs_another_look(status: Mapping[str, Any]) -> bool:
+    """Whether RedisReady says something the Sentinels will change without a Kubernetes event (pure)."""
+    return any(c.get("type") == "RedisReady" and c.get("reason") in UNSETTLED for c in status.get("conditions", []))
+
+
+def look_again(child: Mapping[str, Any]) -> None:
+    uid = str(child["metadata"].get("uid", ""))
+
+    def look() -> None:
+        with _looks_lock:
+            _looks.pop(uid, None)
+        try:
+            on_child(child, reconcile_owner=False)
+        except Exception:
+            logger.exception("could not refresh the status of the owner of %s", child["metadata"].get("name"))
+
+    with _looks_lock:
+        if uid in _looks:
+            return
+        timer = threading.Timer(LOOK_AGAIN_SECONDS, look)
+        timer.daemon = True
+        _looks[uid] = timer
+        timer.start()
 
 
 CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}

@@ -10,6 +10,7 @@ from mcp_operator.handlers import (
     child_event_action,
     immutable_field_refused,
     namespace_terminating,
+    needs_another_look,
     status_changed,
 )
 
@@ -62,3 +63,13 @@ def test_api_errors_are_told_apart() -> None:
         403, "unable to create new content in namespace x because it is being terminated: NamespaceTerminating"
     )
     assert namespace_terminating(terminating) and not namespace_terminating(immutable)
+
+
+@pytest.mark.parametrize(
+    ("reason", "again"),
+    [("ReplicasOutOfSync", True), ("NoPrimary", True), ("SentinelsUnreachable", True), ("Ready", False)],
+)
+def test_a_status_the_sentinels_will_change_is_looked_at_again(reason: str, again: bool) -> None:
+    status = {"conditions": [{"type": "Ready", "reason": "Ready"}, {"type": "RedisReady", "reason": reason}]}
+    assert needs_another_look(status) is again
+    assert not needs_another_look({"conditions": [{"type": "Ready", "reason": "NoPrimary"}]})
