@@ -7,6 +7,10 @@ PORT ?= 8000
 CACHE ?= $(HOME)/.cache/mcp-fleet
 HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=//p' e2e/cluster/versions.env)
 HELM := $(CACHE)/helm-$(HELM_VERSION)/bin/helm
+ACTIONLINT_VERSION := $(shell sed -n 's/^ACTIONLINT_VERSION=//p' e2e/cluster/versions.env)
+ACTIONLINT := $(CACHE)/actionlint-$(ACTIONLINT_VERSION)/bin/actionlint
+KINDCHECK := $(CACHE)/kindcheck-$(shell sed -n 's/^KIND_VERSION=//p' e2e/cluster/versions.env)-$(shell sha256sum < e2e/cluster/kindcheck/main.go | cut -c1-12)/bin/kindcheck
+SHELL_SCRIPTS := .ci/run $(shell git ls-files '*.sh' 2>/dev/null || find . -name '*.sh' -not -path './.venv/*')
 CHART := charts/mcp-fleet
 
 .PHONY: help venv test-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
@@ -14,10 +18,10 @@ CHART := charts/mcp-fleet
 help:
 	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy, shellcheck (the shell scripts) and actionlint (the release workflow)"
 	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
-	@echo "make demo   - a local cluster, the images, the operator installed with Helm, McpServers serving MCP"
-	@echo "make e2e    - a local Kubernetes cluster (built once, cached), the images, the e2e suite, then down"
+	@echo "make demo   - a cluster (CLUSTER=local|kind|current), the images, the operator with Helm, McpServers serving MCP"
+	@echo "make e2e    - the e2e suite on CLUSTER (local: built once, cached, taken down after; kind; current + IMAGE_REGISTRY)"
 	@echo "make images - build the runtime, operator and Redis images (e2e/images/build.sh)"
 	@echo "make own-server-image - build examples/own-server (a PyPI server FROM the runtime image)"
 	@echo "make chart  - helm lint and package charts/mcp-fleet into dist/"
@@ -48,10 +52,22 @@ test-packages:
 test: venv test-packages
 	$(BIN)/pytest -q -p no:cacheprovider
 
-lint: venv
+lint: venv test-packages $(ACTIONLINT) $(KINDCHECK)
 	$(BIN)/ruff check server operator tests bench e2e
 	$(BIN)/ruff format --check server operator tests bench e2e
 	$(BIN)/mypy
+	shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS)
+	$(ACTIONLINT) .github/workflows/*.yml
+	$(KINDCHECK) e2e/kind.yaml
+
+# actionlint, built once from its pinned release (go install) into the cache; it runs shellcheck on the
+# workflows' run: blocks too.
+$(ACTIONLINT):
+	bash e2e/cluster/build.sh actionlint
+
+# kind's config types, to check e2e/kind.yaml (kind itself cannot run on these machines: docs/cluster.md).
+$(KINDCHECK):
+	bash e2e/cluster/build.sh kindcheck
 
 fmt: venv
 	$(BIN)/ruff check --fix server operator tests bench e2e
@@ -96,21 +112,32 @@ images:
 own-server-image:
 	bash e2e/images/build.sh own-server
 
-# The main job: a local cluster, the images loaded into it, the operator installed with Helm, and
-# McpServers from examples/ serving MCP traffic across replicas (checked with the official client).
+# Where `make demo` and `make e2e` run (e2e/target.sh): local (the cluster this machine builds, with a
+# registry of its own that the node pulls the images from), kind (a kind cluster, images built with docker
+# or podman and loaded), or current (the current kubectl context; images pushed to IMAGE_REGISTRY).
+CLUSTER ?= local
+export CLUSTER IMAGE_REGISTRY
+TARGET := bash e2e/target.sh
+
+# The main job: a cluster, the images, the operator installed with Helm, and McpServers from examples/
+# serving MCP traffic across replicas (checked with the official client).
 demo: venv $(HELM)
-	bash e2e/cluster.sh up
-	bash e2e/images/build.sh --load runtime operator redis
-	$(BIN)/python -m e2e.demo
+	$(TARGET) up
+	$(TARGET) images runtime operator redis
+	eval "$$($(TARGET) env)" && $(BIN)/python -m e2e.demo
 
 demo-down:
-	bash e2e/cluster.sh down
+	$(TARGET) down
 
+# The e2e suite needs only what `e2e/target.sh env` exports: a KUBECONFIG, where the images are, kubectl and
+# helm on PATH. With CLUSTER=local the cluster is taken down afterwards (and the last test checks that
+# nothing of it is left); other clusters stay as they were.
 e2e: venv $(HELM)
-	bash e2e/cluster.sh up
-	bash e2e/images/build.sh --load runtime operator redis own-server
-	MCP_FLEET_E2E_TEARDOWN=1 $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
-	  bash e2e/cluster.sh down >/dev/null 2>&1; exit $$status
+	$(TARGET) up
+	$(TARGET) images runtime operator redis own-server
+	eval "$$($(TARGET) env)" && MCP_FLEET_E2E_TEARDOWN=$$([ "$(CLUSTER)" = local ] && echo 1) \
+	  $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
+	  if [ "$(CLUSTER)" = local ]; then $(TARGET) down >/dev/null 2>&1; fi; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache server/*.egg-info dist

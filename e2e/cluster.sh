@@ -2,6 +2,7 @@
 # A real single-node Kubernetes cluster on this machine, built from pinned upstream releases (no Docker).
 #
 #   e2e/cluster.sh up                 build what is missing (cached), start the cluster, print `export ...`
+#   e2e/cluster.sh registry           start the cluster's container registry at 10.250.0.1:5000
 #   e2e/cluster.sh down               stop everything it started and remove the cluster's state
 #   e2e/cluster.sh status             what runs
 #   e2e/cluster.sh load-image ARCHIVE import an image archive (docker-archive or OCI) into the node
@@ -10,7 +11,7 @@
 # cluster's state (certificates, etcd, containerd, kubelet) lives under $MCP_FLEET_CLUSTER_STATE.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=cluster/versions.env
+# shellcheck source=SCRIPTDIR/cluster/versions.env
 source "$HERE/cluster/versions.env"
 CACHE=${MCP_FLEET_CACHE:-$HOME/.cache/mcp-fleet}
 STATE=${MCP_FLEET_CLUSTER_STATE:-/var/lib/mcp-fleet-cluster}
@@ -24,16 +25,18 @@ SERVICE_CIDR=10.96.0.0/16
 API_SERVICE_IP=10.96.0.1
 DNS_IP=10.96.0.10
 API_PORT=6443
+REGISTRY_ADDR=$NODE_IP:5000   # the cluster's container registry (`registry`)
 
 K8S_BIN=$CACHE/k8s-$K8S_VERSION/bin
 ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
 HELM_BIN=$CACHE/helm-$HELM_VERSION/bin
-PROVISIONER_KEY=$(cat "$HERE/cluster/provisioner/main.go" "$HERE/cluster/versions.env" | sha256sum | cut -c1-12)
+PROVISIONER_KEY=$(sha256sum < "$HERE/cluster/provisioner/main.go" | cut -c1-12)
 PROVISIONER_BIN=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/bin
+REGISTRY_BIN=$CACHE/registry-$REGISTRY_VERSION/bin
 CTRD_SOCK=$STATE/containerd/containerd.sock
 PKI=$STATE/pki
 KUBECONFIG_ADMIN=$STATE/admin.kubeconfig
-APT_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 openssl buildah gcc libc6-dev
+APT_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 openssl buildah skopeo curl gcc libc6-dev
   kmod procps psmisc)
 
 log() { echo "[cluster $(date +%H:%M:%S)] $*" >&2; }
@@ -209,6 +212,16 @@ state = "$STATE/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$STATE/containerd/certs.d"
+EOF
+  # The cluster's own registry (`registry`) speaks plain HTTP on the node's address: the node trusts it.
+  mkdir -p "$STATE/containerd/certs.d/$REGISTRY_ADDR"
+  write_if_changed "$STATE/containerd/certs.d/$REGISTRY_ADDR/hosts.toml" <<EOF
+server = "http://$REGISTRY_ADDR"
+[host."http://$REGISTRY_ADDR"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
 EOF
   start containerd containerd --config "$STATE/containerd/config.toml"
   wait_for containerd 30 ctr version
@@ -338,6 +351,28 @@ volumeBindingMode: Immediate
 EOF
 }
 
+# A container registry for the cluster (CNCF distribution, built from its pinned release): on the node's
+# address, plain HTTP, its storage in $STATE. Images pushed to it (e2e/images/build.sh --push) are pulled by
+# the node like from any registry (imagePullPolicy: Always works).
+cmd_registry() {
+  require_root
+  running kube-apiserver || die "the cluster is not up: run $0 up first"
+  "$HERE/cluster/build.sh" registry
+  mkdir -p "$STATE/registry"
+  write_if_changed "$STATE/registry/config.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $STATE/registry/data}
+  delete: {enabled: true}
+http:
+  addr: $REGISTRY_ADDR
+EOF
+  start registry "$REGISTRY_BIN/registry" serve "$STATE/registry/config.yml"
+  wait_for "the registry" 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+  log "registry at $REGISTRY_ADDR"
+}
+
 print_env() {
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$K8S_BIN:$HELM_BIN:\$PATH"
 }
@@ -373,7 +408,7 @@ cmd_down() {
     sleep 1
     for task in $(ctr tasks ls -q 2>/dev/null); do ctr tasks delete -f "$task" >/dev/null 2>&1 || true; done
   fi
-  for c in provisioner kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
+  for c in registry provisioner kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CTRD_SOCK" 2>/dev/null || true
   # Mounts left by containers and the kubelet, deepest first.
   grep " $STATE" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
@@ -387,13 +422,14 @@ cmd_down() {
   for link in $(ip -o link show master "$CNI_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
     ip link delete "$link" 2>/dev/null || true
   done
-  [ -x "$K8S_BIN/kube-proxy" ] && "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  if [ -x "$K8S_BIN/kube-proxy" ]; then "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   for table in nat filter mangle; do
     iptables-save -t "$table" 2>/dev/null | grep -oE '^:(KUBE|CNI)-[^ ]+' | tr -d ':' | while read -r chain; do
       iptables -t "$table" -F "$chain" 2>/dev/null || true
     done
     iptables-save -t "$table" 2>/dev/null | grep -E '^-A .*(KUBE|CNI)-' | sed 's/^-A/-D/' | while read -r rule; do
-      eval "iptables -t $table $rule" 2>/dev/null || true
+      # The rule's words as iptables-save quoted them (comments hold spaces), split by xargs, not run by eval.
+      xargs iptables -t "$table" <<<"$rule" 2>/dev/null || true
     done
     iptables-save -t "$table" 2>/dev/null | grep -oE '^:(KUBE|CNI)-[^ ]+' | tr -d ':' | while read -r chain; do
       iptables -t "$table" -X "$chain" 2>/dev/null || true
@@ -404,7 +440,7 @@ cmd_down() {
 }
 
 cmd_status() {
-  for c in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner; do
+  for c in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner registry; do
     if running "$c"; then echo "$c: running (pid $(cat "$STATE/pids/$c.pid"))"; else echo "$c: stopped"; fi
   done
   if running kube-apiserver; then kubectl get nodes -o wide 2>/dev/null || true; fi
@@ -412,9 +448,10 @@ cmd_status() {
 
 case ${1:-} in
   up) cmd_up ;;
+  registry) cmd_registry ;;
   down) cmd_down ;;
   status) cmd_status ;;
   load-image) require_root; [ $# -eq 2 ] || die "usage: $0 load-image ARCHIVE"; load_image "$2"; log "imported $2" ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|status|load-image ARCHIVE|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|registry|down|status|load-image ARCHIVE|env" >&2; exit 2 ;;
 esac

@@ -13,13 +13,13 @@ from typing import Any
 
 import yaml
 
+from e2e import target
 from e2e.kube import Kube
 
 ROOT = Path(__file__).parents[1]
 CHART = ROOT / "charts" / "mcp-fleet"
 EXAMPLES = ROOT / "examples"
-VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
-RUNTIME_IMAGE = f"docker.io/mcp-fleet/runtime:{VERSION}"
+RUNTIME_IMAGE = target.image("runtime")
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
@@ -51,8 +51,8 @@ def install_crds(kube: Kube) -> None:
 
 
 def start_host_operator(kube: Kube, log: Path, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[bytes]:
-    """`mcp-operator run ARGS` on this machine against the local cluster, its output in `log`."""
-    env = {**kube.env, "PYTHONUNBUFFERED": "1"}
+    """`mcp-operator run ARGS` on this machine against the cluster, its output in `log`."""
+    env = {**kube.env, **target.operator_env(), "PYTHONUNBUFFERED": "1"}
     if kubeconfig is not None:
         env["KUBECONFIG"] = str(kubeconfig)
     with log.open("wb") as out:
@@ -68,7 +68,7 @@ def wait_ready(kube: Kube, namespace: str, name: str, timeout: float = 300) -> N
 def helm_install(kube: Kube, release: str, namespace: str, values: dict[str, Any], workdir: Path) -> str:
     """`helm upgrade --install` (install the first time, upgrade after), waiting for the operator's rollout."""
     values_file = workdir / f"{release}-values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+    values_file.write_text(yaml.safe_dump(target.with_values(values)))
     return kube.helm(
         "upgrade",
         "--install",
@@ -82,6 +82,21 @@ def helm_install(kube: Kube, release: str, namespace: str, values: dict[str, Any
         "--wait",
         "--timeout=180s",
     )
+
+
+def proxy_get(kube: Kube, namespace: str, kind: str, name: str, port: int, path: str) -> str:
+    """GET a pod's or Service's HTTP endpoint through the API server (no route from this machine needed)."""
+    return kube.run("get", "--raw", f"/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path.lstrip('/')}")
+
+
+def apply_with_images(kube: Kube, namespace: str, manifest: Path) -> dict[str, Any]:
+    """Apply an McpServer manifest whose spec.image names one of the project's images (docker.io/mcp-fleet/...),
+    pointed at where this cluster gets them; returns the manifest as applied."""
+    body = yaml.safe_load(manifest.read_text())
+    name_tag = body["spec"]["image"].rsplit("/", 1)[-1]
+    body["spec"]["image"] = target.image(*name_tag.split(":", 1))
+    kube.run("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+    return dict(body)
 
 
 def examples(kube: Kube, namespace: str) -> list[str]:
@@ -131,7 +146,7 @@ def start_job(kube: Kube, namespace: str, job: str, command: list[str], image: s
                         {
                             "name": "probe",
                             "image": image or RUNTIME_IMAGE,
-                            "imagePullPolicy": "IfNotPresent",
+                            "imagePullPolicy": target.PULL_POLICY,
                             "command": command,
                         }
                     ],

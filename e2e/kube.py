@@ -1,4 +1,4 @@
-"""kubectl and helm against the local cluster that `e2e/cluster.sh up` started."""
+"""kubectl and helm against the cluster KUBECONFIG names (`e2e/target.sh env` prints it for each CLUSTER)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,9 @@ E2E = Path(__file__).parent
 STATE = Path(os.environ.get("MCP_FLEET_CLUSTER_STATE", "/var/lib/mcp-fleet-cluster"))
 
 
-def cluster_env() -> dict[str, str]:
-    """KUBECONFIG and PATH as `e2e/cluster.sh env` prints them."""
-    line = subprocess.run(["bash", str(E2E / "cluster.sh"), "env"], capture_output=True, text=True, check=True)
-    env = dict(os.environ)
-    for part in line.stdout.strip().removeprefix("export ").split(" "):
-        key, _, value = part.partition("=")
-        env[key] = value.replace("$PATH", os.environ.get("PATH", ""))
-    return env
-
-
 class Kube:
     def __init__(self) -> None:
-        self.env = cluster_env()
+        self.env = dict(os.environ)  # KUBECONFIG, and kubectl and helm on PATH (conftest checks)
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> str:
         done = subprocess.run(

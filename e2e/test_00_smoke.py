@@ -8,9 +8,12 @@ import anyio
 import httpx2
 from mcp import Client
 
+from e2e import target
+from e2e.fleet import PROBE, job_output, start_job
 from e2e.kube import Kube
 
-RUNTIME_IMAGE = "docker.io/mcp-fleet/runtime:0.1.0"
+RUNTIME_IMAGE = target.image("runtime")
+PULL = target.PULL_POLICY
 
 
 def test_node_is_ready(kube: Kube) -> None:
@@ -33,7 +36,7 @@ spec:
       containers:
       - name: runtime
         image: {RUNTIME_IMAGE}
-        imagePullPolicy: Never
+        imagePullPolicy: {PULL}
         env: [{{name: MCP_ALLOWED_HOSTS, value: "*"}}]
         ports: [{{containerPort: 8000}}]
         readinessProbe: {{httpGet: {{path: /readyz, port: 8000}}, periodSeconds: 1}}
@@ -63,7 +66,7 @@ spec:
       containers:
       - name: probe
         image: {RUNTIME_IMAGE}
-        imagePullPolicy: Never
+        imagePullPolicy: {PULL}
         command: ["python3", "-c", "{fetch}"]
 """
 
@@ -72,19 +75,28 @@ async def test_deployment_service_dns_and_garbage_collection(kube: Kube, namespa
     kube.apply(DEPLOYMENT, namespace)
     kube.run("rollout", "status", "-n", namespace, "deployment/smoke", "--timeout=120s", timeout=150)
 
-    # The ClusterIP Service answers from the host, MCP included.
-    ip = kube.json("get", "service", "smoke", "-n", namespace)["spec"]["clusterIP"]
-    deadline = time.monotonic() + 30  # kube-proxy programs the Service's rules a moment after it is ready
-    while True:
-        try:
-            health = httpx2.get(f"http://{ip}:8000/healthz", timeout=5)
-            assert health.status_code == 200, (health.status_code, health.text)
-            break
-        except httpx2.ConnectError:
-            assert time.monotonic() < deadline, "the Service's ClusterIP never answered from the host"
-            await anyio.sleep(0.5)
-    async with Client(f"http://{ip}:8000/mcp", mode="legacy") as client:
-        assert (await client.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+    # The Service answers through the API server (any cluster), and from the host where the host reaches
+    # Service addresses (the local cluster), MCP included.
+    proxy = f"/api/v1/namespaces/{namespace}/services/smoke:8000/proxy/healthz"
+    assert '"status":"ok"' in kube.run("get", "--raw", proxy).replace(" ", ""), "healthz through the API server"
+    if target.HOST_REACHES_PODS:
+        ip = kube.json("get", "service", "smoke", "-n", namespace)["spec"]["clusterIP"]
+        deadline = time.monotonic() + 30  # kube-proxy programs the Service's rules a moment after it is ready
+        while True:
+            try:
+                health = httpx2.get(f"http://{ip}:8000/healthz", timeout=5)
+                assert health.status_code == 200, (health.status_code, health.text)
+                break
+            except httpx2.ConnectError:
+                assert time.monotonic() < deadline, "the Service's ClusterIP never answered from the host"
+                await anyio.sleep(0.5)
+        async with Client(f"http://{ip}:8000/mcp", mode="legacy") as client:
+            assert (await client.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+    # The official client in a pod, through the Service's DNS name: one session, its counter counting up.
+    url = f"http://smoke.{namespace}.svc.cluster.local:8000/mcp"
+    start_job(kube, namespace, "mcp-probe", ["python3", "-c", PROBE, url, "3"])
+    seen = job_output(kube, namespace, "mcp-probe")
+    assert seen["counts"] == [1, 2, 3] and seen["modern_add"] == 5, seen
 
     # ... and by DNS name from another pod.
     kube.apply(probe_job(namespace), namespace)
@@ -108,8 +120,8 @@ spec:
   securityContext: {runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532}
   containers:
   - name: redis
-    image: docker.io/mcp-fleet/redis:7.0
-    imagePullPolicy: Never
+    image: @IMAGE@
+    imagePullPolicy: @PULL@
     args: ["--save", "", "--dir", "/data"]
     ports: [{containerPort: 6379}]
     readinessProbe: {tcpSocket: {port: 6379}, periodSeconds: 1}
@@ -119,6 +131,6 @@ spec:
 
 
 def test_the_redis_image_serves(kube: Kube, namespace: str) -> None:
-    kube.apply(REDIS_POD, namespace)
+    kube.apply(REDIS_POD.replace("@IMAGE@", target.image("redis")).replace("@PULL@", PULL), namespace)
     kube.run("wait", "-n", namespace, "--for=condition=Ready", "pod/redis", "--timeout=90s", timeout=120)
     assert "Ready to accept connections" in kube.run("logs", "-n", namespace, "pod/redis")

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 import yaml
 
-from e2e.fleet import CHART, examples, helm_install, install_crds, probe, wait_for, wait_ready
+from e2e import target
+from e2e.fleet import CHART, examples, helm_install, install_crds, probe, proxy_get, wait_for, wait_ready
 from e2e.kube import Kube
 
 RELEASE = "e2e-fleet"
@@ -180,20 +180,20 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
     assert seen["modern_add"] == 5
     assert probe(kube, namespace, "demo-memory", calls=3)["counts"] == [1, 2, 3]
 
-    # The metrics Service answers (from the host, through its ClusterIP) with the operator's metrics.
-    ip = kube.json("get", "service", f"{FULLNAME}-metrics", "-n", RELEASE_NAMESPACE)["spec"]["clusterIP"]
-    metrics = httpx2.get(f"http://{ip}:9090/metrics", timeout=10).text
+    # The metrics Service answers (through the API server's proxy) with the operator's metrics.
+    metrics = proxy_get(kube, RELEASE_NAMESPACE, "services", f"{FULLNAME}-metrics", 9090, "metrics")
     assert 'mcp_fleet_operator_mcpserver_ready{name="demo-redis",namespace="' + namespace + '"} 1.0' in metrics
 
     # An upgrade with changed values rolls the operator; the new one keeps reconciling (now only in this
     # namespace, under a Role), and the new default runtime image reaches McpServers that leave spec.image
     # empty.
     before = deployment["metadata"]["generation"]
+    alias = target.alias_image()  # the same image by another name: a new default that rolls the servers
     upgraded = {
         "replicas": 2,
         "logFormat": "json",
         "watchNamespaces": [namespace],  # from every namespace to one: a Role and KopfPeering there
-        "mcpServerDefaults": {"runtimeImage": "mcp-fleet/runtime:0.1.0", "redisImage": "docker.io/mcp-fleet/redis:7.0"},
+        "mcpServerDefaults": {"runtimeImage": alias, "redisImage": target.image("redis")},
     }
     helm_install(kube, release, RELEASE_NAMESPACE, upgraded, tmp_path)
     deployment = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)
@@ -205,7 +205,7 @@ def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release:
         pod = kube.json("get", "deployment", "demo-memory", "-n", namespace)["spec"]["template"]["spec"]
         return str(pod["containers"][0]["image"])
 
-    wait_for("the new default image", lambda: server_image() == "mcp-fleet/runtime:0.1.0", 120)
+    wait_for("the new default image", lambda: server_image() == alias, 120)
     kube.run("scale", "mcps", "demo-memory", "-n", namespace, "--replicas=2")
 
     def ready_replicas() -> int:

@@ -81,7 +81,13 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 def test_invalid_mcpservers_are_rejected_with_a_message(kube: Kube, namespace: str, operator: Any) -> None:
     cases = {
-        "  redis: {mode: external}\n": "redis.url is required when redis.mode is external",
+        "  redis: {mode: external}\n": "redis.mode external needs redis.url, or redis.sentinels",
+        "  redis: {mode: external, sentinels: ['s:26379']}\n": "sentinels and redis.sentinelMasterName go together",
+        "  redis: {mode: external, url: 'redis://r:6379', highAvailability: {enabled: true}}\n": (
+            "redis.highAvailability is for the managed Redis"
+        ),
+        "  redis: {highAvailability: {enabled: true, replicas: 1}}\n": "spec.redis.highAvailability.replicas",
+        "  redis: {mode: external, sentinels: ['no-port']}\n": "spec.redis.sentinels[0]",
         "  autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}\n": "minReplicas must not exceed",
         "  replicas: -1\n": "spec.replicas",
         "  sessions: {backend: postgres}\n": "Unsupported value",
@@ -216,23 +222,20 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 
 def test_a_server_from_pypi_in_an_image_built_from_the_runtime(kube: Kube, namespace: str, operator: Any) -> None:
     """examples/own-server as it is: mcp-server-time from PyPI, three replicas on Redis."""
-    import httpx2
 
-    from e2e.fleet import probe, wait_ready
+    from e2e.fleet import apply_with_images, probe, proxy_get, wait_ready
 
-    manifest = ROOT / "examples" / "own-server" / "mcpserver.yaml"
-    kube.run("apply", "-n", namespace, "-f", str(manifest))
-    name = yaml.safe_load(manifest.read_text())["metadata"]["name"]
+    applied = apply_with_images(kube, namespace, ROOT / "examples" / "own-server" / "mcpserver.yaml")
+    name = applied["metadata"]["name"]
     wait_ready(kube, namespace, name)
-    image = yaml.safe_load(manifest.read_text())["spec"]["image"]
-    seen = probe(kube, namespace, name, calls=12, script=TIME_PROBE, image=image)
+    seen = probe(kube, namespace, name, calls=12, script=TIME_PROBE, image=applied["spec"]["image"])
     assert seen["zones"] == ["Europe/Paris"] * 12 and seen["modern"] == "UTC", seen
     pods = kube.json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}")["items"]
     servers = [p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/component") == "server"]
     assert len(servers) == 3
     restored = 0.0
     for pod in servers:
-        text = httpx2.get(f"http://{pod['status']['podIP']}:8000/metrics", timeout=10).text
+        text = proxy_get(kube, namespace, "pods", pod["metadata"]["name"], 8000, "metrics")
         restored += sum(
             float(line.split()[-1])
             for line in text.splitlines()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from e2e.kube import E2E, STATE
+from e2e.target import CLUSTER
 
 COMPONENTS = [
     "kube-apiserver",
@@ -23,10 +24,15 @@ COMPONENTS = [
     "coredns",
     "containerd-shim",
     f"containerd --config {STATE}",
+    "host-path-provisioner",
+    f"registry serve {STATE}",
 ]
 
 
-@pytest.mark.skipif(os.environ.get("MCP_FLEET_E2E_TEARDOWN") != "1", reason="takes the cluster down")
+@pytest.mark.skipif(
+    os.environ.get("MCP_FLEET_E2E_TEARDOWN") != "1" or CLUSTER != "local",
+    reason="takes the local cluster down (make e2e with CLUSTER=local sets MCP_FLEET_E2E_TEARDOWN=1)",
+)
 def test_down_leaves_nothing_behind() -> None:
     subprocess.run(["bash", str(E2E / "cluster.sh"), "down"], check=True, timeout=180)
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from tests.procs import free_port
-from tests.redis_server import SHARED_KEY, RedisServer
+from tests.redis_server import SHARED_KEY, RedisServer, wait_answering
 
 MASTER = "mymaster"
 
@@ -45,14 +45,8 @@ class Sentinel:
         assert binary is not None
         log = (self.workdir / "sentinel.log").open("ab")
         self.process = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return self
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"sentinel did not start: {(self.workdir / 'sentinel.log').read_text()[-2000:]}")
+        wait_answering(self.client, self.workdir / "sentinel.log", "redis-sentinel")
+        return self
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, password=self.password, decode_responses=True, socket_timeout=2)

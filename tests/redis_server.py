@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,14 +58,8 @@ class RedisServer:
             args += ["--port", str(self.port)]
         log = (self.workdir / "redis.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return self
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start: {(self.workdir / 'redis.log').read_text()[-2000:]}")
+        wait_answering(self.client, self.workdir / "redis.log", "redis-server")
+        return self
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=2)
@@ -74,6 +68,18 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def wait_answering(client: Callable[[], redis.Redis], log: Path, what: str) -> None:
+    """Until a server just started answers PING (10 s), else fail with the end of its log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if client().ping():
+                return
+        except redis.RedisError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start: {log.read_text()[-2000:]}")
 
 
 def make_tls_files(workdir: Path) -> None:

@@ -335,19 +335,7 @@ def test_a_redis_cluster_node_is_refused_at_start(tmp_path: Path) -> None:
     (tmp_path / "redis").mkdir()
     server = RedisServer(port, tmp_path / "redis", extra=["--cluster-enabled", "yes"]).start()
     try:
-        env = {
-            "MCP_SESSION_BACKEND": "redis",
-            "MCP_REDIS_URL": server.url,
-            "MCP_REQUEST_STATE_KEYS": "k" * 40,
-            "PATH": os.environ["PATH"],
-        }
-        done = subprocess.run(
-            serve_command(free_port()),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = serve_once({"MCP_REDIS_URL": server.url})
         assert done.returncode != 0
         assert "Redis Cluster" in done.stderr and "single keyspace" in done.stderr, done.stderr[-2000:]
         assert "Traceback" not in done.stderr
@@ -364,12 +352,11 @@ def test_a_redis_cluster_node_is_refused_at_start(tmp_path: Path) -> None:
     ],
 )
 def test_sentinel_settings_are_checked(env: dict[str, str], message: str) -> None:
-    full = {"MCP_SESSION_BACKEND": "redis", "MCP_REQUEST_STATE_KEYS": "k" * 40, "PATH": os.environ["PATH"], **env}
-    done = subprocess.run(
-        serve_command(free_port()),
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = serve_once(env)
     assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+def serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`mcp-runtime serve` on the redis backend with `env`, expected to stop at start; what it printed."""
+    full = {"MCP_SESSION_BACKEND": "redis", "MCP_REQUEST_STATE_KEYS": "k" * 40, "PATH": os.environ["PATH"], **env}
+    return subprocess.run(serve_command(free_port()), env=full, capture_output=True, text=True, timeout=30)

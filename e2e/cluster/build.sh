@@ -3,7 +3,7 @@
 # Idempotent: a binary already in the cache is not rebuilt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=SCRIPTDIR/versions.env
 source "$here/versions.env"
 CACHE=${MCP_FLEET_CACHE:-$HOME/.cache/mcp-fleet}
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
@@ -11,10 +11,15 @@ K8S_BIN=$CACHE/k8s-$K8S_VERSION/bin
 ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
 COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION/bin
 HELM_BIN=$CACHE/helm-$HELM_VERSION/bin
-# The provisioner is our main.go on the pinned library: keyed by both.
-PROVISIONER_KEY=$(cat "$here/provisioner/main.go" "$here/versions.env" | sha256sum | cut -c1-12)
+ACTIONLINT_BIN=$CACHE/actionlint-$ACTIONLINT_VERSION/bin
+REGISTRY_BIN=$CACHE/registry-$REGISTRY_VERSION/bin
+KIND_BIN=$CACHE/kind-$KIND_VERSION/bin
+KINDCHECK_KEY=$(sha256sum < "$here/kindcheck/main.go" | cut -c1-12)
+KINDCHECK_BIN=$CACHE/kindcheck-$KIND_VERSION-$KINDCHECK_KEY/bin
+# The provisioner is our main.go on the pinned library: keyed by both (the directory names the version).
+PROVISIONER_KEY=$(sha256sum < "$here/provisioner/main.go" | cut -c1-12)
 PROVISIONER_BIN=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/bin
-mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN" "$PROVISIONER_BIN"
+mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN" "$PROVISIONER_BIN" "$ACTIONLINT_BIN" "$REGISTRY_BIN" "$KIND_BIN" "$KINDCHECK_BIN"
 log() { echo "[build $(date +%H:%M:%S)] $*" >&2; }
 
 staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
@@ -81,20 +86,29 @@ GOMOD
   mv "$ETCD_BIN/etcd.tmp" "$ETCD_BIN/etcd"
 }
 
-build_provisioner() {
-  [ -x "$PROVISIONER_BIN/host-path-provisioner" ] && { log "host-path-provisioner: cached"; return; }
-  local mod=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/src
+# build_main NAME BIN_DIR SOURCE_DIR MODULE VERSION: a main package of ours (SOURCE_DIR/main.go) on one pinned
+# module, in a wrapper module next to BIN_DIR.
+build_main() {
+  local name=$1 bin=$2 source=$3 module=$4 version=$5
+  [ -x "$bin/$name" ] && { log "$name: cached"; return; }
+  local mod
+  mod=$(dirname "$bin")/src
   mkdir -p "$mod" && cd "$mod"
-  cp "$here/provisioner/main.go" .
-  cat > go.mod <<GOMOD
-module mcpfleet.local/hostpathprovisioner
-go 1.26
-require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 $PROVISIONER_LIB_VERSION
-GOMOD
-  log "building host-path-provisioner (sig-storage-lib-external-provisioner $PROVISIONER_LIB_VERSION)"
+  cp "$source/main.go" .
+  printf 'module mcpfleet.local/%s\ngo 1.26\nrequire %s %s\n' "$name" "$module" "$version" > go.mod
+  log "building $name ($module $version)"
   go mod tidy
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$PROVISIONER_BIN/host-path-provisioner.tmp" .
-  mv "$PROVISIONER_BIN/host-path-provisioner.tmp" "$PROVISIONER_BIN/host-path-provisioner"
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$bin/$name.tmp" .
+  mv "$bin/$name.tmp" "$bin/$name"
+}
+
+build_provisioner() {
+  build_main host-path-provisioner "$PROVISIONER_BIN" "$here/provisioner" \
+    sigs.k8s.io/sig-storage-lib-external-provisioner/v13 "$PROVISIONER_LIB_VERSION"
+}
+
+build_kindcheck() {
+  build_main kindcheck "$KINDCHECK_BIN" "$here/kindcheck" sigs.k8s.io/kind "$KIND_VERSION"
 }
 
 go_install() { # name dest module@version
@@ -110,11 +124,16 @@ case $what in
   coredns) go_install coredns "$COREDNS_BIN" "github.com/coredns/coredns@$COREDNS_VERSION" ;;
   helm) go_install helm "$HELM_BIN" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
   provisioner) build_provisioner ;;
+  registry) go_install registry "$REGISTRY_BIN" "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION" ;;
+  kind) go_install kind "$KIND_BIN" "sigs.k8s.io/kind@$KIND_VERSION" ;;
+  kindcheck) build_kindcheck ;;
+  actionlint) go_install actionlint "$ACTIONLINT_BIN" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" ;;
   all)
     build_provisioner
+    go_install registry "$REGISTRY_BIN" "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
     build_etcd
     go_install coredns "$COREDNS_BIN" "github.com/coredns/coredns@$COREDNS_VERSION"
     go_install helm "$HELM_BIN" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
     build_k8s ;;
-  *) echo "usage: $0 [all|k8s|etcd|coredns|helm|provisioner]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|coredns|helm|provisioner|registry|kind|kindcheck|actionlint]" >&2; exit 2 ;;
 esac

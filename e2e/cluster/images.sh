@@ -4,7 +4,7 @@
 # version; `cluster.sh up` imports them into the node's containerd.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=SCRIPTDIR/versions.env
 source "$here/versions.env"
 CACHE=${MCP_FLEET_CACHE:-$HOME/.cache/mcp-fleet}
 IMAGES=$CACHE/images

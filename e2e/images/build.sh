@@ -4,7 +4,10 @@
 # Redis image from Debian's redis-server. Saves each as a docker-archive under the cache and, given
 # --load, imports them into the local cluster's node.
 #
-#   e2e/images/build.sh [--load] [base|redis|runtime|operator ...]
+#   e2e/images/build.sh [--load | --push REGISTRY] [base|redis|runtime|operator|own-server ...]
+#
+# --push REGISTRY copies each image to REGISTRY/mcp-fleet/NAME:TAG (skopeo, plain HTTP allowed), where a
+# cluster pulls it from; --load imports it into the local cluster's node directly.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -22,13 +25,19 @@ mkdir -p "$OUT"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
 load=0
+push=""
 targets=()
-for arg in "$@"; do
-  case $arg in --load) load=1 ;; *) targets+=("$arg") ;; esac
+while [ $# -gt 0 ]; do
+  case $1 in
+    --load) load=1 ;;
+    --push) push=${2:?--push needs a registry}; shift ;;
+    *) targets+=("$1") ;;
+  esac
+  shift
 done
 [ ${#targets[@]} -gt 0 ] || targets=(base redis runtime operator)
 
-for tool in debootstrap buildah runc; do
+for tool in debootstrap buildah runc skopeo; do
   command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
 
@@ -83,8 +92,11 @@ build_redis() {
     buildah commit --rm -q "$ctr" "$REDIS_REF" >/dev/null
     save "$REDIS_REF" "$archive"
   fi
-  echo "$archive"
+  ARCHIVE=$archive
 }
+
+# Each build_* sets ARCHIVE to the docker-archive it made or found (stdout stays free for the tools' output).
+ARCHIVE=""
 
 build_from_dockerfile() { # ref dockerfile archive [context [build-arg...]]
   local ref=$1 dockerfile=$2 archive=$3 context=${4:-.}
@@ -96,8 +108,9 @@ build_from_dockerfile() { # ref dockerfile archive [context [build-arg...]]
   sum=$(cd "$ROOT" && { cat "$dockerfile" pyproject.toml README.md \
     $(git ls-files "${sources[@]}" 2>/dev/null || find "${sources[@]}" -type f); echo "${extra[*]}"; } \
     | sha256sum | cut -c1-12)
+  ARCHIVE=$archive
   if [ -s "$archive" ] && [ -f "$archive.key" ] && [ "$(cat "$archive.key")" = "$sum" ]; then
-    echo "$archive"; return
+    return
   fi
   log "building $ref from $dockerfile"
   # pip in the build uses this machine's CA bundle (where a proxy re-signs TLS, only that bundle trusts it).
@@ -109,25 +122,36 @@ build_from_dockerfile() { # ref dockerfile archive [context [build-arg...]]
     "${build_args[@]}" "${ca_args[@]}" -f "$dockerfile" -t "$ref" "$context") >/dev/null
   save "$ref" "$archive"
   echo "$sum" > "$archive.key"
-  echo "$archive"
 }
 
 archives=()
+refs=()
 for target in "${targets[@]}"; do
   case $target in
-    base) build_base ;;
-    redis) archives+=("$(build_redis)") ;;
-    runtime) build_base; archives+=("$(build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar")") ;;
-    operator) build_base; archives+=("$(build_from_dockerfile "$OPERATOR_REF" images/operator.Dockerfile "$OUT/operator-$VERSION.tar")") ;;
+    base) build_base; continue ;;
+    redis) build_redis; refs+=("$REDIS_REF") ;;
+    runtime) build_base; build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar"
+      refs+=("$RUNTIME_REF") ;;
+    operator) build_base; build_from_dockerfile "$OPERATOR_REF" images/operator.Dockerfile "$OUT/operator-$VERSION.tar"
+      refs+=("$OPERATOR_REF") ;;
     own-server) # examples/own-server: mcp-server-time from PyPI, FROM the runtime image built first
       build_base
-      build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar" >/dev/null
-      archives+=("$(build_from_dockerfile "$OWN_SERVER_REF" examples/own-server/Dockerfile \
-        "$OUT/own-server-time-$VERSION.tar" examples/own-server "RUNTIME_IMAGE=$RUNTIME_REF")") ;;
+      build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar"
+      build_from_dockerfile "$OWN_SERVER_REF" examples/own-server/Dockerfile \
+        "$OUT/own-server-time-$VERSION.tar" examples/own-server "RUNTIME_IMAGE=$RUNTIME_REF"
+      refs+=("$OWN_SERVER_REF") ;;
     *) echo "unknown image: $target" >&2; exit 2 ;;
   esac
+  archives+=("$ARCHIVE")
 done
-for archive in "${archives[@]}"; do
+for i in "${!archives[@]}"; do
+  archive=${archives[$i]}
   ls -la "$archive" >&2
   if [ $load = 1 ]; then "$ROOT/e2e/cluster.sh" load-image "$archive"; fi
+  if [ -n "$push" ]; then
+    # docker.io/mcp-fleet/NAME:TAG -> REGISTRY/mcp-fleet/NAME:TAG
+    dest="$push/${refs[$i]#docker.io/}"
+    log "pushing $dest"
+    skopeo copy -q --dest-tls-verify=false "docker-archive:$archive" "docker://$dest"
+  fi
 done

@@ -174,6 +174,11 @@ class McpServerSpec(Model):
         "a FastMCP app, or a zero-argument function returning one.",
         pattern=r"^[\w.]+:[\w.]+$",
     )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None,
+        description="The pull policy of every container this McpServer makes (server, Redis, Sentinels). Empty: "
+        "the operator's default, the chart's mcpServerDefaults.imagePullPolicy.",
+    )
     command: list[str] = Field(default_factory=list, description="Overrides the image's entrypoint.")
     args: list[str] = Field(default_factory=list, description="Overrides the image's arguments.")
     env: KubeList = Field(default_factory=list, description="Extra environment variables (EnvVar objects).")

@@ -6,6 +6,8 @@ come from a private registry changes them once, in the chart, instead of in ever
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,9 @@ class OperatorSettings(BaseSettings):
 
     default_runtime_image: str = Field(DEFAULT_IMAGE, min_length=1, description="spec.image when it is empty")
     default_redis_image: str = Field(DEFAULT_REDIS_IMAGE, min_length=1, description="spec.redis.image when empty")
+    default_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="spec.imagePullPolicy when empty"
+    )
 
 
 def effective_spec(spec: McpServerSpec, settings: OperatorSettings) -> McpServerSpec:
@@ -24,4 +29,10 @@ def effective_spec(spec: McpServerSpec, settings: OperatorSettings) -> McpServer
     redis = spec.redis
     if not redis.image:
         redis = redis.model_copy(update={"image": settings.default_redis_image})
-    return spec.model_copy(update={"image": spec.image or settings.default_runtime_image, "redis": redis})
+    return spec.model_copy(
+        update={
+            "image": spec.image or settings.default_runtime_image,
+            "redis": redis,
+            "image_pull_policy": spec.image_pull_policy or settings.default_image_pull_policy,
+        }
+    )

@@ -79,7 +79,7 @@ def redis_container(spec: McpServerSpec, owner: Owner, args: list[str]) -> dict[
     container: dict[str, Any] = {
         "name": "redis",
         "image": spec.redis.image or DEFAULT_REDIS_IMAGE,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": spec.image_pull_policy or "IfNotPresent",
         "args": args,
         "env": [password_env(owner)],
         "ports": [{"name": "redis", "containerPort": 6379, "protocol": "TCP"}],

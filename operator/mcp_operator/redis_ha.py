@@ -141,7 +141,7 @@ def build_sentinel_statefulset(owner: Owner, spec: McpServerSpec, persistence: P
     container: dict[str, Any] = {
         "name": "sentinel",
         "image": spec.redis.image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": spec.image_pull_policy or "IfNotPresent",
         "command": _script("sentinel-start.sh"),
         "env": _script_env(owner, spec, persistence),
         "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],

@@ -15,17 +15,25 @@ FAILOVER_TIMEOUT_MS = 20000
 _COMMON = r"""
 # redis-cli has no connect timeout: a pod's address that no longer answers would hang it for minutes.
 cli() { REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli --no-auth-warning "$@"; }
-sentinel_says() { # the primary's host as a Sentinel names it, or nothing
-  cli -h "$1" -p 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | head -n 1
-}
-any_sentinel_says() {
+sentinel_host() { echo "$SENTINEL-$1.$SENTINEL_HEADLESS.$NAMESPACE.svc"; }
+first_sentinel() { # SENTINEL ARGS... on the first Sentinel that answers; prints its answer
   i=0
   while [ "$i" -lt 3 ]; do
-    answer=$(sentinel_says "$SENTINEL-$i.$SENTINEL_HEADLESS.$NAMESPACE.svc")
+    answer=$(cli -h "$(sentinel_host "$i")" -p 26379 SENTINEL "$@" 2>/dev/null || true)
     if [ -n "$answer" ]; then echo "$answer"; return 0; fi
     i=$((i + 1))
   done
   return 1
+}
+primary() { # the primary's host as the first Sentinel that answers names it, or nothing
+  first_sentinel get-master-addr-by-name "$MASTER_NAME" | head -n 1
+}
+wait_primary_not() { # HOST SECONDS: until the Sentinels name another primary, or the time is up
+  tries=0
+  while [ "$tries" -lt "$2" ] && [ "$(primary)" = "$1" ]; do
+    sleep 1
+    tries=$((tries + 1))
+  done
 }
 """
 
@@ -42,23 +50,19 @@ first="$STATEFULSET-0.$HEADLESS.$NAMESPACE.svc"
 set -- --port 6379 --dir /data --protected-mode no --save "" --requirepass "$REDIS_PASSWORD" \
   --masterauth "$REDIS_PASSWORD" --replica-announce-ip "$me" --appendonly "$PERSIST" --appendfsync everysec \
   --shutdown-timeout 10
-primary=$(any_sentinel_says || true)
-if [ "$primary" = "$me" ] && [ "$PERSIST" = no ]; then
+current=$(primary || true)
+if [ "$current" = "$me" ] && [ "$PERSIST" = no ]; then
   # The Sentinels still name this pod the primary, but it restarted empty: were it to serve as the primary,
   # its replicas would copy the empty data set. Have a replica promoted first.
   echo "restarted empty while named the primary: asking the Sentinels to promote a replica"
-  cli -h "$SENTINEL-0.$SENTINEL_HEADLESS.$NAMESPACE.svc" -p 26379 SENTINEL failover "$MASTER_NAME" || true
-  tries=0
-  while [ "$tries" -lt 30 ] && [ "$primary" = "$me" ]; do
-    sleep 1
-    primary=$(any_sentinel_says || true)
-    tries=$((tries + 1))
-  done
+  first_sentinel failover "$MASTER_NAME" || true
+  wait_primary_not "$me" 30
+  current=$(primary || true)
 fi
-if [ -n "$primary" ] && [ "$primary" != "$me" ]; then
-  echo "starting as a replica of $primary"
-  exec redis-server "$@" --replicaof "$primary" 6379
-elif [ -n "$primary" ] || [ "$me" = "$first" ]; then
+if [ -n "$current" ] && [ "$current" != "$me" ]; then
+  echo "starting as a replica of $current"
+  exec redis-server "$@" --replicaof "$current" 6379
+elif [ -n "$current" ] || [ "$me" = "$first" ]; then
   echo "starting as the primary"
   exec redis-server "$@"
 fi
@@ -87,17 +91,9 @@ set -u
     + _COMMON
     + r"""
 me="$POD_NAME.$HEADLESS.$NAMESPACE.svc"
-[ "$(any_sentinel_says || true)" = "$me" ] || exit 0
-i=0
-while [ "$i" -lt 3 ]; do
-  cli -h "$SENTINEL-$i.$SENTINEL_HEADLESS.$NAMESPACE.svc" -p 26379 SENTINEL failover "$MASTER_NAME" && break
-  i=$((i + 1))
-done
-tries=0
-while [ "$tries" -lt 20 ] && [ "$(any_sentinel_says || true)" = "$me" ]; do
-  sleep 1
-  tries=$((tries + 1))
-done
+[ "$(primary || true)" = "$me" ] || exit 0
+first_sentinel failover "$MASTER_NAME" || true
+wait_primary_not "$me" 20
 # Let the clients' connections move before this one stops answering.
 sleep 2
 """
@@ -105,34 +101,29 @@ sleep 2
 
 SENTINEL_START = (
     r"""#!/bin/sh
-# One of three Sentinels: it monitors the primary another Sentinel names, else the data pod that says it is
-# the primary, else data pod 0 (the set's first start). Its config is written fresh at each start.
+# One of three Sentinels: it monitors the primary the other Sentinels name (this one is not up yet, so it
+# does not answer itself), else the data pod that says it is the primary, else data pod 0 (the set's first
+# start). Its config is written fresh at each start.
 set -eu
 """
     + _COMMON
     + r"""
 me="$POD_NAME.$SENTINEL_HEADLESS.$NAMESPACE.svc"
-primary=""
-i=0
-while [ "$i" -lt 3 ] && [ -z "$primary" ]; do
-  peer="$SENTINEL-$i.$SENTINEL_HEADLESS.$NAMESPACE.svc"
-  [ "$peer" = "$me" ] || primary=$(sentinel_says "$peer")
-  i=$((i + 1))
-done
-if [ -z "$primary" ]; then
+current=$(primary || true)
+if [ -z "$current" ]; then
   i=0
-  while [ "$i" -lt "$DATA_REPLICAS" ] && [ -z "$primary" ]; do
+  while [ "$i" -lt "$DATA_REPLICAS" ] && [ -z "$current" ]; do
     host="$STATEFULSET-$i.$HEADLESS.$NAMESPACE.svc"
     case "$(cli -h "$host" -p 6379 INFO replication 2>/dev/null)" in
-      *role:master*) primary=$host ;;
+      *role:master*) current=$host ;;
     esac
     i=$((i + 1))
   done
 fi
-[ -n "$primary" ] || primary="$STATEFULSET-0.$HEADLESS.$NAMESPACE.svc"
+[ -n "$current" ] || current="$STATEFULSET-0.$HEADLESS.$NAMESPACE.svc"
 # A Sentinel refuses to start on a name that does not resolve: wait for the primary's pod to have one.
-until cli -h "$primary" -p 6379 PING >/dev/null 2>&1; do
-  echo "waiting for $primary"
+until cli -h "$current" -p 6379 PING >/dev/null 2>&1; do
+  echo "waiting for $current"
   sleep 1
 done
 cat > /sentinel/sentinel.conf <<EOF
@@ -143,13 +134,13 @@ sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $me
 requirepass $REDIS_PASSWORD
-sentinel monitor $MASTER_NAME $primary 6379 2
+sentinel monitor $MASTER_NAME $current 6379 2
 sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
 sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS
 sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $MASTER_NAME 1
 EOF
-echo "monitoring $primary"
+echo "monitoring $current"
 exec redis-server /sentinel/sentinel.conf --sentinel
 """
 )

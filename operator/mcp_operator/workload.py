@@ -62,7 +62,7 @@ def build_deployment(owner: Owner, spec: McpServerSpec, secret_versions: dict[st
     container: dict[str, Any] = {
         "name": "server",
         "image": spec.image or DEFAULT_IMAGE,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": spec.image_pull_policy or "IfNotPresent",
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "env": server_env(owner, spec),
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},

@@ -26,7 +26,11 @@ def test_versions_and_default_images_agree() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["version"] == chart["appVersion"] == version
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["mcpServerDefaults"] == {"runtimeImage": DEFAULT_IMAGE, "redisImage": DEFAULT_REDIS_IMAGE}
+    assert values["mcpServerDefaults"] == {
+        "runtimeImage": DEFAULT_IMAGE,
+        "redisImage": DEFAULT_REDIS_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+    }
     assert DEFAULT_IMAGE.endswith(f":{version}")
 
 
