@@ -34,7 +34,10 @@ def body_of(response: httpx2.Response) -> dict[str, Any]:
             if line.startswith("data:") and '"id"' in line:
                 return dict(json.loads(line[5:]))
         return {}
-    return dict(response.json()) if response.text.strip() else {}
+    try:
+        return dict(response.json()) if response.text.strip() else {}
+    except ValueError:  # not JSON (a plain-text error page): the status tells what happened
+        return {}
 
 
 class Load:
@@ -138,7 +141,7 @@ def load(url: str, seconds: float) -> dict[str, Any]:
                 lost.add(str(handle))
             else:
                 unknown += 1
-    outage = max(run.failures) - min(run.failures) if run.failures else 0.0
+    span = max(run.failures) - min(run.failures) if run.failures else 0.0
     return {
         "sessions": counts,
         "handles": handle_counts,
@@ -146,7 +149,7 @@ def load(url: str, seconds: float) -> dict[str, Any]:
         "unknown": unknown,
         "statuses": dict(run.statuses),
         "failed_requests": len(run.failures),
-        "outage_seconds": round(outage, 2),
+        "first_to_last_failure_seconds": round(span, 2),
         "seconds": round(time.monotonic() - started, 1),
     }
 

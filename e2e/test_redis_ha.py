@@ -38,6 +38,14 @@ def ha(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_ready(kube, namespace, NAME, 420)
         yield namespace
     finally:
+        # The server pods' errors, kept for a failure's post-mortem (the namespace goes next).
+        logs = kube.run(
+            "logs", "-n", namespace, "-l", "app.kubernetes.io/component=server", "--tail=-1", "--prefix", check=False
+        )
+        kept = tmp_path_factory.mktemp("logs") / "servers.log"
+        kept.write_text(logs)
+        errors = [line for line in logs.splitlines() if '"level": "error"' in line]
+        print(f"server logs in {kept}: {len(errors)} error lines", *errors[:5], sep="\n")
         kube.run("delete", "namespace", namespace, "--wait=true", "--timeout=180s", check=False, timeout=240)
         kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
 

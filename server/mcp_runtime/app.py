@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import signal
 import time
 
 from starlette.responses import JSONResponse, Response
@@ -262,7 +264,15 @@ class RuntimeApp:
         gc.collect()
         gc.freeze()
         await send({"type": "lifespan.startup.complete"})
-        message = await receive()
+        try:
+            message = await receive()
+        except BaseException:
+            # Only the session manager's own task group cancels this wait: one of its tasks failed (a bug), and
+            # this process can no longer serve sessions. Stop being ready and exit (draining what is in flight),
+            # so the replica is restarted instead of answering 500 from now on.
+            logger.critical("the session manager stopped; draining and exiting so the replica restarts")
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
         try:
             await running.__aexit__(None, None, None)
             await self.backend.close()

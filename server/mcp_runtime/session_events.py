@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import anyio
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from mcp_runtime.backends.redis_backend import call
 from mcp_runtime.backends.redis_keys import RedisKeys
@@ -84,6 +83,9 @@ class LocalEvents:
         return []
 
 
+DEFAULT_TIMEOUT = 2.0  # the settings' default MCP_REDIS_TIMEOUT_SECONDS, for an events object made without one
+
+
 class RedisEvents:
     """Events over Redis pub/sub, GET-stream messages kept in a bounded Redis stream per session."""
 
@@ -135,12 +137,7 @@ class RedisEvents:
     async def watch(self, session_id: str) -> None:
         self._watched[session_id] += 1
         if self._watched[session_id] == 1 and self._pubsub is not None:
-            try:
-                await self._pubsub.subscribe(self.keys.channel(session_id))
-            except (RedisError, OSError, RuntimeError) as error:
-                if not connection_lost(error):
-                    raise
-                logger.warning("could not subscribe to session %s: %s", session_id[:64], error)
+            await self._best_effort("subscribe to", self._pubsub.subscribe, session_id)
             self._changed.set()
 
     async def unwatch(self, session_id: str) -> None:
@@ -149,11 +146,21 @@ class RedisEvents:
             return
         del self._watched[session_id]
         if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe(self.keys.channel(session_id))
-            except (RedisError, OSError, RuntimeError) as error:
-                if not connection_lost(error):
-                    raise  # the resubscribe loop subscribes only to what is watched, so nothing stays behind
+            await self._best_effort("unsubscribe from", self._pubsub.unsubscribe, session_id)
+
+    async def _best_effort(self, what: str, action: Callable[[str], Awaitable[Any]], session_id: str) -> None:
+        """(Un)subscribe a session's channel, within the store timeout; a failure is logged, never raised.
+
+        It runs where nothing may fail: in a live session's cleanup, under a shield, and in a request. What it
+        misses is made good by the resubscribe loop, which subscribes to exactly what is watched whenever it
+        reconnects. A failure that is not Redis going away is logged with its traceback, to be looked at.
+        """
+        try:
+            with anyio.fail_after(self.timeout or DEFAULT_TIMEOUT):
+                await action(self.keys.channel(session_id))
+        except Exception as error:
+            lost = connection_lost(error) or isinstance(error, TimeoutError)
+            logger.warning("could not %s session %s: %r", what, session_id[:64], error, exc_info=not lost)
 
     async def send(self, session_id: str, event: Event) -> None:
         await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)), self.timeout)
