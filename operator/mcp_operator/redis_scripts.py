@@ -37,14 +37,19 @@ wait_primary_not() { # HOST SECONDS: until the Sentinels name another primary, o
 }
 """
 
-REDIS_START = (
+
+def _with_helpers(head: str, body: str) -> str:
+    """A script: its #! line, comment and `set` line, the Sentinel helpers, then its body."""
+    return head + _COMMON + body
+
+
+REDIS_START = _with_helpers(
     r"""#!/bin/sh
 # One Redis data pod of a highly available set: a replica of the primary the Sentinels name, or, when no
 # Sentinel knows one yet (the set's first start), the primary if this is pod 0.
 set -eu
-"""
-    + _COMMON
-    + r"""
+""",
+    r"""
 me="$POD_NAME.$HEADLESS.$NAMESPACE.svc"
 first="$STATEFULSET-0.$HEADLESS.$NAMESPACE.svc"
 set -- --port 6379 --dir /data --protected-mode no --save "" --requirepass "$REDIS_PASSWORD" \
@@ -68,7 +73,7 @@ elif [ -n "$current" ] || [ "$me" = "$first" ]; then
 fi
 echo "no Sentinel answers yet: starting as a replica of $first"
 exec redis-server "$@" --replicaof "$first" 6379
-"""
+""",
 )
 
 REDIS_READY = r"""#!/bin/sh
@@ -82,32 +87,30 @@ esac
 exit 1
 """
 
-REDIS_PRE_STOP = (
+REDIS_PRE_STOP = _with_helpers(
     r"""#!/bin/sh
 # Before a data pod stops (a rolling update, a drain): if it is the primary, have the Sentinels promote a
 # replica first, so writes pause for a moment instead of failing until the Sentinels notice the primary gone.
 set -u
-"""
-    + _COMMON
-    + r"""
+""",
+    r"""
 me="$POD_NAME.$HEADLESS.$NAMESPACE.svc"
 [ "$(primary || true)" = "$me" ] || exit 0
 first_sentinel failover "$MASTER_NAME" || true
 wait_primary_not "$me" 20
 # Let the clients' connections move before this one stops answering.
 sleep 2
-"""
+""",
 )
 
-SENTINEL_START = (
+SENTINEL_START = _with_helpers(
     r"""#!/bin/sh
 # One of three Sentinels: it monitors the primary the other Sentinels name (this one is not up yet, so it
 # does not answer itself), else the data pod that says it is the primary, else data pod 0 (the set's first
 # start). Its config is written fresh at each start.
 set -eu
-"""
-    + _COMMON
-    + r"""
+""",
+    r"""
 me="$POD_NAME.$SENTINEL_HEADLESS.$NAMESPACE.svc"
 current=$(primary || true)
 if [ -z "$current" ]; then
@@ -142,7 +145,7 @@ sentinel parallel-syncs $MASTER_NAME 1
 EOF
 echo "monitoring $current"
 exec redis-server /sentinel/sentinel.conf --sentinel
-"""
+""",
 )
 
 SENTINEL_READY = r"""#!/bin/sh
