@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from tests.procs import free_port
-from tests.redis_server import SHARED_KEY, RedisServer, wait_answering
+from tests.redis_server import SHARED_KEY, RedisServer, make_tls_files, wait_answering
 
 MASTER = "mymaster"
 
@@ -24,13 +24,25 @@ class Sentinel:
     port: int
     workdir: Path
     password: str | None = None
+    tls: Path | None = None  # a directory of ca.crt, server.crt, server.key: TLS to clients and to Redis
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, primary_port: int, *, down_after_ms: int) -> Sentinel:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "sentinel.conf"
+        listen = [f"port {self.port}"]
+        if self.tls is not None:
+            listen = [
+                "port 0",
+                f"tls-port {self.port}",
+                f"tls-cert-file {self.tls / 'server.crt'}",
+                f"tls-key-file {self.tls / 'server.key'}",
+                f"tls-ca-cert-file {self.tls / 'ca.crt'}",
+                "tls-auth-clients no",
+                "tls-replication yes",
+            ]
         lines = [
-            f"port {self.port}",
+            *listen,
             "bind 127.0.0.1",
             f"dir {self.workdir}",
             f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2",
@@ -49,7 +61,12 @@ class Sentinel:
         return self
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password, decode_responses=True, socket_timeout=2)
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.crt"), "ssl_cert_reqs": "required"}
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True, socket_timeout=2, **tls
+        )
 
     def master_port(self) -> int:
         """The port this Sentinel names for the primary."""
@@ -86,9 +103,13 @@ class SentinelGroup:
             "MCP_REDIS_TIMEOUT_SECONDS": "0.5",
             "MCP_REQUEST_STATE_KEYS": SHARED_KEY,
         }
-        password = self.servers[0].password
-        if password:
-            env["MCP_REDIS_URL"] = f"redis://:{password}@ignored:6379/0"
+        first = self.servers[0]
+        if first.tls:
+            auth = f":{first.password}@" if first.password else ""
+            ca = first.workdir / "ca.crt"
+            env["MCP_REDIS_URL"] = f"rediss://{auth}ignored:6379/0?ssl_ca_certs={ca}&ssl_cert_reqs=required"
+        elif first.password:
+            env["MCP_REDIS_URL"] = f"redis://:{first.password}@ignored:6379/0"
         env.update(extra)
         return env
 
@@ -154,22 +175,34 @@ class SentinelGroup:
 
 @contextmanager
 def sentinel_group(
-    workdir: Path, *, replicas: int = 2, password: str | None = None, down_after_ms: int = 1000
+    workdir: Path, *, replicas: int = 2, password: str | None = None, down_after_ms: int = 1000, tls: bool = False
 ) -> Iterator[SentinelGroup]:
+    """With `tls`, one CA signs every server's certificate, and every link (clients, replication, the
+    Sentinels' own) is TLS."""
     servers: list[RedisServer] = []
     group = SentinelGroup(servers)
+    certs = workdir / "tls" if tls else None
+    if certs is not None:
+        certs.mkdir(parents=True)
+        make_tls_files(certs)
+
+    def server(name: str, extra: list[str]) -> RedisServer:
+        made = RedisServer(free_port(), workdir / name, password=password, tls=tls, extra=extra)
+        made.workdir.mkdir(parents=True)
+        if certs is not None:
+            for file in ("ca.crt", "server.crt", "server.key"):
+                shutil.copy(certs / file, made.workdir / file)
+        return made.start()
+
     try:
-        auth = ["--masterauth", password] if password else []
-        primary = RedisServer(free_port(), workdir / "redis-0", password=password, extra=list(auth))
-        primary.workdir.mkdir(parents=True)
-        servers.append(primary.start())
+        links = ["--masterauth", password] if password else []
+        links += ["--tls-replication", "yes"] if tls else []
+        primary = server("redis-0", list(links))
+        servers.append(primary)
         for i in range(1, replicas + 1):
-            extra = ["--replicaof", "127.0.0.1", str(primary.port), *auth]
-            server = RedisServer(free_port(), workdir / f"redis-{i}", password=password, extra=extra)
-            server.workdir.mkdir(parents=True)
-            servers.append(server.start())
+            servers.append(server(f"redis-{i}", ["--replicaof", "127.0.0.1", str(primary.port), *links]))
         for i in range(3):
-            sentinel = Sentinel(free_port(), workdir / f"sentinel-{i}", password=password)
+            sentinel = Sentinel(free_port(), workdir / f"sentinel-{i}", password=password, tls=certs)
             group.sentinels.append(sentinel.start(primary.port, down_after_ms=down_after_ms))
         group.wait_replicas_in_sync(replicas)
         group.wait_sentinels_know(replicas)

@@ -278,9 +278,10 @@ def test_the_event_log_resumes_across_a_failover(tmp_path: Path) -> None:
         resumed.close()
 
 
-def test_sentinels_with_a_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["password", "password-and-tls"])
+def test_sentinels_with_auth_and_tls(tmp_path: Path, tls: bool) -> None:
     with (
-        sentinel_group(tmp_path / "redis", password="s3cret") as group,
+        sentinel_group(tmp_path / "redis", password="s3cret", tls=tls) as group,
         replicas(tmp_path, failover_env(group), count=2) as procs,
     ):
         session = open_raw_session(procs[0].url).headers["mcp-session-id"]
