@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import anyio
 
+QUIET_SECONDS = 0.5
+
 
 class Lifecycle:
     """Tracks POST requests in flight and whether the process is draining.
@@ -15,10 +17,12 @@ class Lifecycle:
     def __init__(self) -> None:
         self.draining = False
         self.in_flight = 0
+        self.started = 0  # POSTs ever started (so a quiet period can tell one that came and went)
         self._idle = anyio.Event()
         self._idle.set()
 
     def request_started(self) -> None:
+        self.started += 1
         self.in_flight += 1
         if self.in_flight == 1:
             self._idle = anyio.Event()
@@ -31,10 +35,19 @@ class Lifecycle:
     def start_draining(self) -> None:
         self.draining = True
 
-    async def wait_drained(self, grace_seconds: float) -> bool:
-        """Wait until no POST is in flight, or the grace period ends; True if drained in time."""
+    async def wait_drained(self, grace_seconds: float, quiet_seconds: float = QUIET_SECONDS) -> bool:
+        """Wait until no POST has been in flight for `quiet_seconds`, or the grace period ends; True if drained.
+
+        The quiet period is for what follows an answer at once: a client that gets a tool's result often sends
+        its next request of the same work within milliseconds (the SDK's client lists the tools after a call),
+        and an exit at the first idle instant would cut that one off.
+        """
         with anyio.move_on_after(grace_seconds):
-            while self.in_flight:
-                await self._idle.wait()
-            return True
+            while True:
+                while self.in_flight:
+                    await self._idle.wait()
+                started = self.started
+                await anyio.sleep(quiet_seconds)
+                if self.started == started:
+                    return True
         return False
