@@ -427,10 +427,10 @@ cmd_down() {
     iptables-save -t "$table" 2>/dev/null | grep -oE '^:(KUBE|CNI)-[^ ]+' | tr -d ':' | while read -r chain; do
       iptables -t "$table" -F "$chain" 2>/dev/null || true
     done
-    iptables-save -t "$table" 2>/dev/null | grep -E '^-A .*(KUBE|CNI)-' | sed 's/^-A/-D/' | while read -r rule; do
-      # The rule's words as iptables-save quoted them (comments hold spaces), split by xargs, not run by eval.
-      xargs iptables -t "$table" <<<"$rule" 2>/dev/null || true
-    done
+    # The rules that jump to those chains, deleted as iptables-save wrote them (comments hold quoted quotes):
+    # iptables-restore parses its own format, so nothing here re-parses it as shell.
+    { echo "*$table"; iptables-save -t "$table" 2>/dev/null | grep -E '^-A .*(KUBE|CNI)-' | sed 's/^-A/-D/'
+      echo COMMIT; } | iptables-restore --noflush 2>/dev/null || true
     iptables-save -t "$table" 2>/dev/null | grep -oE '^:(KUBE|CNI)-[^ ]+' | tr -d ':' | while read -r chain; do
       iptables -t "$table" -X "$chain" 2>/dev/null || true
     done
