@@ -125,7 +125,9 @@ class RuntimeApp:
         if keys:
             use_request_state_keys(app.server, app.name, keys, settings.request_state_ttl_seconds)
         if isinstance(self.backend, RedisBackend) and app.mcpserver is not None:
-            bus = RedisSubscriptionBus.install(app.mcpserver, self.backend.redis, settings.redis_key_prefix)
+            bus = RedisSubscriptionBus.install(
+                app.mcpserver, self.backend.redis, settings.redis_key_prefix, settings.redis_timeout_seconds
+            )
             services.append(bus.relay)
         if app.holder is not None and fastmcp_state.install(app.holder, self.backend):
             logger.info("FastMCP session state kept by the %s session backend", self.backend.name)

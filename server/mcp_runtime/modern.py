@@ -28,10 +28,10 @@ from mcp.server.subscriptions import (
     SubscriptionBus,
     ToolsListChanged,
 )
-from redis.exceptions import RedisError
 
+from mcp_runtime.backends.base import BackendUnavailable
+from mcp_runtime.backends.redis_backend import call
 from mcp_runtime.backends.redis_keys import RedisKeys
-from mcp_runtime.redis_connect import connection_lost
 from mcp_runtime.redis_pubsub import PubSub, keep_subscribed
 from mcp_runtime.sdk_surface import replace_subscription_bus, subscription_bus
 
@@ -78,23 +78,22 @@ def decode_event(data: str) -> ServerEvent:
 class RedisSubscriptionBus:
     """The app's bus across replicas: publish to Redis, deliver from Redis to this replica's listeners."""
 
-    def __init__(self, client: aioredis.Redis, *, key_prefix: str, local: SubscriptionBus) -> None:
+    def __init__(self, client: aioredis.Redis, *, key_prefix: str, local: SubscriptionBus, timeout: float) -> None:
         self.redis = client
         self.channel = RedisKeys(key_prefix).bus
         self.local = local
+        self.timeout = timeout
 
     @classmethod
-    def install(cls, app: MCPServer, client: aioredis.Redis, key_prefix: str) -> RedisSubscriptionBus:
-        bus = cls(client, key_prefix=key_prefix, local=subscription_bus(app))
+    def install(cls, app: MCPServer, client: aioredis.Redis, key_prefix: str, timeout: float) -> RedisSubscriptionBus:
+        bus = cls(client, key_prefix=key_prefix, local=subscription_bus(app), timeout=timeout)
         replace_subscription_bus(app, bus)
         return bus
 
     async def publish(self, event: ServerEvent) -> None:
         try:
-            await self.redis.publish(self.channel, encode_event(event))
-        except (RedisError, OSError, RuntimeError) as error:
-            if not connection_lost(error):
-                raise
+            await call(self.redis.publish(self.channel, encode_event(event)), self.timeout)
+        except BackendUnavailable as error:
             # Listeners on this replica still hear it; the others miss it while Redis is away.
             logger.warning("change notification not shared (redis: %s); delivered on this replica only", error)
             await self.local.publish(event)

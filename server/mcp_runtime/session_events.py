@@ -83,14 +83,11 @@ class LocalEvents:
         return []
 
 
-DEFAULT_TIMEOUT = 2.0  # the settings' default MCP_REDIS_TIMEOUT_SECONDS, for an events object made without one
-
-
 class RedisEvents:
     """Events over Redis pub/sub, GET-stream messages kept in a bounded Redis stream per session."""
 
     def __init__(
-        self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float, timeout: float | None = None
+        self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float, timeout: float
     ) -> None:
         self.redis = client
         self.timeout = timeout
@@ -156,7 +153,7 @@ class RedisEvents:
         reconnects. A failure that is not Redis going away is logged with its traceback, to be looked at.
         """
         try:
-            with anyio.fail_after(self.timeout or DEFAULT_TIMEOUT):
+            with anyio.fail_after(self.timeout):
                 await action(self.keys.channel(session_id))
         except Exception as error:
             lost = connection_lost(error) or isinstance(error, TimeoutError)

@@ -176,7 +176,7 @@ async def call(awaitable: Awaitable[T], within: float | None = None) -> T:
         with anyio.fail_after(within):
             return await awaitable
     except TimeoutError:
-        raise BackendUnavailable(f"redis did not answer within {within}s") from None
+        raise BackendUnavailable(f"redis did not answer within {within}s (MCP_REDIS_TIMEOUT_SECONDS)") from None
     except RedisError as error:
         mapped = unavailable(error)
         if mapped is not None:
