@@ -32,7 +32,7 @@ from tests.procs import (
     spawn,
     wait_healthy,
 )
-from tests.raw import tool_call
+from tests.raw import Answer, post, tool_call, tool_value
 from tests.redis_sentinel import MASTER, SentinelGroup, sentinel_group
 from tests.redis_server import RedisServer, replicas
 from tests.test_modern_replicas import MODERN
@@ -361,3 +361,56 @@ def serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`mcp-runtime serve` on the redis backend with `env`, expected to stop at start; what it printed."""
     full = {"MCP_SESSION_BACKEND": "redis", "MCP_REQUEST_STATE_KEYS": "k" * 40, "PATH": os.environ["PATH"], **env}
     return subprocess.run(serve_command(free_port()), env=full, capture_output=True, text=True, timeout=30)
+
+
+async def test_concurrent_calls_after_idle_and_a_racing_delete_while_the_primary_dies(tmp_path: Path) -> None:
+    """Every answer whole, each 200, 404 (after the DELETE) or 503 (during the failover): no 500, no cut
+    connection; increments counted once; a DELETE that answered 200 ends the session everywhere."""
+    idle = {"MCP_TRANSPORT_IDLE_SECONDS": "0.3"}
+    with sentinel_group(tmp_path / "redis") as group, replicas(tmp_path, failover_env(group, **idle)) as procs:
+        urls = [p.url for p in procs]
+        counted = open_raw_session(urls[0]).headers["mcp-session-id"]
+        doomed = open_raw_session(urls[1]).headers["mcp-session-id"]
+        await anyio.sleep(1.0)  # both sessions' transports released: every call below rebuilds one
+        answers: list[Answer] = []
+        async with httpx2.AsyncClient(timeout=30) as client:
+
+            async def call(n: int, session: str) -> None:
+                name, args = ("session_increment", {}) if session == counted else ("slow", {"seconds": 0.3})
+                answers.append(await post(client, urls[n % 3], tool_call(n, name, args), session))
+
+            async with anyio.create_task_group() as tg:
+                for n in range(30):
+                    tg.start_soon(call, n, counted if n % 2 else doomed)
+                await anyio.sleep(0.05)
+                kill_primary(group)
+                deleted = await client.delete(
+                    urls[2], headers={"mcp-session-id": doomed, "mcp-protocol-version": "2025-11-25"}
+                )
+            print("statuses", sorted(a.status for a in answers), "delete", deleted.status_code)
+            assert deleted.status_code in (200, 503), deleted.text
+            assert len(answers) == 30
+            for answer in answers:
+                assert answer.status in (200, 404, 503), answer
+                assert answer.complete and answer.result is not None, answer
+            group.wait_new_primary(group.servers[0].port)
+            time_until_served(procs, counted, time.monotonic())
+            increments = sorted(v for a in answers if isinstance(v := tool_value_or_none(a), int))
+            assert increments == sorted(set(increments)), increments  # none counted twice
+            final = await post(client, urls[0], tool_call(999, "session_increment", {"by": 0}), counted)
+            assert tool_value(final) >= max(increments, default=0), (final, increments)
+            after = await post(client, urls[1], tool_call(1000, "add", {"a": 1, "b": 1}), doomed)
+            if deleted.status_code == 200:
+                assert after.status == 404, after
+            else:
+                assert after.status in (200, 404), after  # a 503'd DELETE may or may not have reached Redis
+        for proc in procs:
+            assert proc.alive() and "Traceback" not in proc.log(), proc.log()[-3000:]
+
+
+def tool_value_or_none(answer: Answer) -> object:
+    """A successful tool call's structured result, or None (an error result, or another kind of answer)."""
+    message = answer.result
+    if message is None or "result" not in message or message["result"].get("isError"):
+        return None
+    return message["result"].get("structuredContent", {}).get("result")
