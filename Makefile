@@ -1,4 +1,4 @@
-# mcp-fleet: the runtime (server/), and later the operator (operator/), the chart and the e2e cluster.
+# mcp-fleet: the runtime (server/), the operator (operator/), the chart and the e2e cluster.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +18,7 @@ CHART := charts/mcp-fleet
 help:
 	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
-	@echo "make lint   - ruff, mypy, shellcheck (the shell scripts) and actionlint (the release workflow)"
+	@echo "make lint   - ruff, mypy, the import rules (lint-imports), shellcheck (the shell scripts) and actionlint (the release workflow)"
 	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
 	@echo "make demo   - a cluster (CLUSTER=local|kind|current), the images, the operator with Helm, McpServers serving MCP"
 	@echo "make e2e    - the e2e suite on CLUSTER (local: built once, cached, taken down after; kind; current + IMAGE_REGISTRY)"
@@ -56,6 +56,7 @@ lint: venv test-packages $(ACTIONLINT) $(KINDCHECK)
 	$(BIN)/ruff check server operator tests bench e2e
 	$(BIN)/ruff format --check server operator tests bench e2e
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS)
 	$(ACTIONLINT) .github/workflows/*.yml
 	$(KINDCHECK) e2e/kind.yaml

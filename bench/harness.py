@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx2
 
-from tests.procs import free_port, serve_command
+from tests.support.procs import free_port, serve_command
+from tests.support.raw import JSON_HEADERS, MODERN_META
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -35,11 +36,6 @@ ADD_CALL = json.dumps(
     {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}},
     separators=(",", ":"),
 )
-MODERN_META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientInfo": {"name": "mcp", "version": "0.1.0"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 MODERN_ADD_CALL = json.dumps(
     {
         "jsonrpc": "2.0",
@@ -49,8 +45,6 @@ MODERN_ADD_CALL = json.dumps(
     },
     separators=(",", ":"),
 )
-MODERN_HEADERS = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add"}
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

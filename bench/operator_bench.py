@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.fleet import install_crds, start_host_operator
-from e2e.kube import Kube
+from e2e.kube import Cluster
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,7 +31,7 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def burst(kube: Kube, count: int) -> dict[str, Any]:
+def burst(kube: Cluster, count: int) -> dict[str, Any]:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     kube.run("create", "namespace", namespace)
     docs = "\n---\n".join(
@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="100,500")
     args = parser.parse_args()
-    kube = Kube()
+    kube = Cluster()
     install_crds(kube)
     operator = start_host_operator(
         kube, Path("/tmp/bench-operator.log"), "--standalone", "--liveness", "http://127.0.0.1:18081/healthz"

@@ -31,9 +31,10 @@ from typing import Any
 
 import httpx2
 
-from bench.harness import JSON_HEADERS, Server, add_comparison_arguments, baseline_env, start_runtime
+from bench.harness import Server, add_comparison_arguments, baseline_env, start_runtime
 from bench.runtime_bench import MANY, RESULTS, idle_memory, sessions_per_second, throughput
-from tests.redis_server import RedisServer, start_redis
+from tests.support.raw import JSON_HEADERS
+from tests.support.redis_server import RedisServer, start_redis
 
 
 def structured_result(text: str) -> int:

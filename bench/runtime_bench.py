@@ -33,9 +33,7 @@ import httpx2
 
 from bench.harness import (
     ADD_CALL,
-    JSON_HEADERS,
     MODERN_ADD_CALL,
-    MODERN_HEADERS,
     Server,
     add_comparison_arguments,
     baseline_env,
@@ -45,6 +43,7 @@ from bench.harness import (
     start_runtime,
     wrk,
 )
+from tests.support.raw import JSON_HEADERS, MODERN_HEADERS
 
 RESULTS = Path(__file__).parent / "results"
 CONCURRENCY = (1, 8, 32)

@@ -4,7 +4,7 @@ loses with and without WAIT, the time to recover from a primary's death, Redis b
     python -m bench.sentinel_bench [--passes 3] [--seconds 10] [--trials 3]
         [--only throughput,sessions,loss,recovery,memory]
 
-Real processes on loopback: a redis-server primary with two replicas, three Sentinels (tests/redis_sentinel.py),
+Real processes on loopback: a redis-server primary with two replicas, three Sentinels (tests/support/redis_sentinel.py),
 and mcp-runtime processes that know only the Sentinels. Results go to bench/results/sentinel.json.
 """
 
@@ -24,10 +24,11 @@ from typing import Any
 
 import httpx2
 
-from bench.harness import INITIALIZE, JSON_HEADERS, Server, start_runtime
+from bench.harness import INITIALIZE, Server, start_runtime
 from bench.redis_bench import BENCH_KEYS
 from bench.runtime_bench import MANY, RESULTS, idle_memory, sessions_per_second, throughput
-from tests.redis_sentinel import SentinelGroup, sentinel_group
+from tests.support.raw import JSON_HEADERS
+from tests.support.redis_sentinel import SentinelGroup, sentinel_group
 
 
 def sentinel_env(group: SentinelGroup, wait: int) -> dict[str, str]:

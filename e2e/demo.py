@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from e2e.fleet import examples, helm_install, probe, wait_ready
-from e2e.kube import Kube
+from e2e.kube import Cluster
 
 RELEASE = "mcp-fleet"
 RELEASE_NAMESPACE = "mcp-fleet-system"
@@ -25,7 +25,7 @@ def say(text: str) -> None:
 
 
 def main() -> int:
-    kube = Kube()
+    kube = Cluster()
     say(f"helm upgrade --install {RELEASE} charts/mcp-fleet -n {RELEASE_NAMESPACE} --create-namespace --wait")
     with tempfile.TemporaryDirectory() as workdir:
         helm_install(kube, RELEASE, RELEASE_NAMESPACE, {}, Path(workdir))

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from e2e import target
-from e2e.kube import Kube
+from e2e.kube import Cluster
 
 ROOT = Path(__file__).parents[1]
 CHART = ROOT / "charts" / "mcp-fleet"
@@ -36,7 +36,7 @@ def mcps(name: str, spec: str) -> str:
     return f"apiVersion: mcpfleet.dev/v1alpha1\nkind: McpServer\nmetadata: {{name: {name}}}\nspec:\n{spec}"
 
 
-def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
+def condition(kube: Cluster, namespace: str, name: str, kind: str) -> str | None:
     obj = kube.json("get", "mcps", name, "-n", namespace)
     for c in (obj.get("status") or {}).get("conditions") or []:
         if c["type"] == kind:
@@ -44,13 +44,15 @@ def condition(kube: Kube, namespace: str, name: str, kind: str) -> str | None:
     return None
 
 
-def install_crds(kube: Kube) -> None:
+def install_crds(kube: Cluster) -> None:
     """The CRDs from crds/ (McpServer, kopf's peering resources), for an operator run outside the chart."""
     kube.run("apply", "--server-side", "-f", str(ROOT / "crds"))
     kube.run("wait", "--for=condition=Established", "-f", str(ROOT / "crds"), "--timeout=60s")
 
 
-def start_host_operator(kube: Kube, log: Path, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[bytes]:
+def start_host_operator(
+    kube: Cluster, log: Path, *args: str, kubeconfig: Path | None = None
+) -> subprocess.Popen[bytes]:
     """`mcp-operator run ARGS` on this machine against the cluster, its output in `log`."""
     env = {**kube.env, **target.operator_env(), "PYTHONUNBUFFERED": "1"}
     if kubeconfig is not None:
@@ -61,11 +63,11 @@ def start_host_operator(kube: Kube, log: Path, *args: str, kubeconfig: Path | No
         )
 
 
-def wait_ready(kube: Kube, namespace: str, name: str, timeout: float = 300) -> None:
+def wait_ready(kube: Cluster, namespace: str, name: str, timeout: float = 300) -> None:
     wait_for(f"McpServer {name} Ready", lambda: condition(kube, namespace, name, "Ready") == "True", timeout)
 
 
-def helm_install(kube: Kube, release: str, namespace: str, values: dict[str, Any], workdir: Path) -> str:
+def helm_install(kube: Cluster, release: str, namespace: str, values: dict[str, Any], workdir: Path) -> str:
     """`helm upgrade --install` (install the first time, upgrade after), waiting for the operator's rollout."""
     values_file = workdir / f"{release}-values.yaml"
     values_file.write_text(yaml.safe_dump(target.with_values(values)))
@@ -84,12 +86,12 @@ def helm_install(kube: Kube, release: str, namespace: str, values: dict[str, Any
     )
 
 
-def proxy_get(kube: Kube, namespace: str, kind: str, name: str, port: int, path: str) -> str:
+def proxy_get(kube: Cluster, namespace: str, kind: str, name: str, port: int, path: str) -> str:
     """GET a pod's or Service's HTTP endpoint through the API server (no route from this machine needed)."""
     return kube.run("get", "--raw", f"/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path.lstrip('/')}")
 
 
-def apply_with_images(kube: Kube, namespace: str, manifest: Path) -> dict[str, Any]:
+def apply_with_images(kube: Cluster, namespace: str, manifest: Path) -> dict[str, Any]:
     """Apply an McpServer manifest whose spec.image names one of the project's images (docker.io/mcp-fleet/...),
     pointed at where this cluster gets them; returns the manifest as applied."""
     body = yaml.safe_load(manifest.read_text())
@@ -99,7 +101,7 @@ def apply_with_images(kube: Kube, namespace: str, manifest: Path) -> dict[str, A
     return dict(body)
 
 
-def examples(kube: Kube, namespace: str) -> list[str]:
+def examples(kube: Cluster, namespace: str) -> list[str]:
     """Applies examples/ as it is; returns the McpServers' names."""
     kube.run("apply", "-n", namespace, "-f", str(EXAMPLES))
     return [yaml.safe_load(p.read_text())["metadata"]["name"] for p in sorted(EXAMPLES.glob("*.yaml"))]
@@ -129,7 +131,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def start_job(kube: Kube, namespace: str, job: str, command: list[str], image: str | None = None) -> None:
+def start_job(kube: Cluster, namespace: str, job: str, command: list[str], image: str | None = None) -> None:
     """A Job of one pod of the runtime image (which has the official client) running `command`."""
     manifest = {
         "apiVersion": "batch/v1",
@@ -158,7 +160,7 @@ def start_job(kube: Kube, namespace: str, job: str, command: list[str], image: s
     kube.run("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
 
-def job_output(kube: Kube, namespace: str, job: str, timeout: float = 120) -> dict[str, Any]:
+def job_output(kube: Cluster, namespace: str, job: str, timeout: float = 120) -> dict[str, Any]:
     """The JSON object a Job printed last, once it completed."""
     done = kube.run(
         "wait",
@@ -176,10 +178,48 @@ def job_output(kube: Kube, namespace: str, job: str, timeout: float = 120) -> di
 
 
 def probe(
-    kube: Kube, namespace: str, name: str, calls: int = 15, *, script: str = PROBE, image: str | None = None
+    kube: Cluster, namespace: str, name: str, calls: int = 15, *, script: str = PROBE, image: str | None = None
 ) -> dict[str, Any]:
     """Talks MCP to the McpServer `name` through its Service, from a pod; returns what the probe saw."""
     url = kube.json("get", "mcps", name, "-n", namespace)["status"]["url"]
     job = f"probe-{name}"
     start_job(kube, namespace, job, ["python3", "-c", script, url, str(calls)], image)
     return job_output(kube, namespace, job)
+
+
+HOST_OPERATOR = "host-operator"  # the Helm release name the chart's RBAC is rendered with
+HOST_OPERATOR_NAMESPACE = "mcp-fleet-e2e"
+
+
+def operator_kubeconfig(kube: Cluster, path: Path) -> Path:
+    """A kubeconfig of the operator's ServiceAccount, under exactly the RBAC the chart renders (RBAC proof)."""
+    kube.run("create", "namespace", HOST_OPERATOR_NAMESPACE, check=False)
+    rbac = kube.helm(
+        "template",
+        HOST_OPERATOR,
+        str(Path(__file__).parents[1] / "charts" / "mcp-fleet"),
+        "-n",
+        HOST_OPERATOR_NAMESPACE,
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    )
+    kube.run("apply", "-f", "-", input=rbac)
+    account = f"{HOST_OPERATOR}-mcp-fleet"
+    token = kube.run("create", "token", account, "-n", HOST_OPERATOR_NAMESPACE, "--duration=2h").strip()
+    admin = yaml.safe_load(Path(kube.env["KUBECONFIG"]).read_text())
+    cluster = admin["clusters"][0]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "operator", "user": {"token": token}}],
+                "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
+                "current-context": "operator",
+            }
+        )
+    )
+    return path

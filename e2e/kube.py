@@ -12,7 +12,9 @@ E2E = Path(__file__).parent
 STATE = Path(os.environ.get("MCP_FLEET_CLUSTER_STATE", "/var/lib/mcp-fleet-cluster"))
 
 
-class Kube:
+class Cluster:
+    """The cluster under test, through kubectl and helm."""
+
     def __init__(self) -> None:
         self.env = dict(os.environ)  # KUBECONFIG, and kubectl and helm on PATH (conftest checks)
 

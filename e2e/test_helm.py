@@ -13,7 +13,7 @@ import yaml
 
 from e2e import target
 from e2e.fleet import CHART, examples, helm_install, install_crds, probe, proxy_get, wait_for, wait_ready
-from e2e.kube import Kube
+from e2e.kube import Cluster
 
 RELEASE = "e2e-fleet"
 RELEASE_NAMESPACE = "e2e-fleet-system"
@@ -69,7 +69,7 @@ def values_args(values: dict[str, Any] | None, tmp_path: Path) -> list[str]:
     return ["-f", str(path)]
 
 
-def render(kube: Kube, values: dict[str, Any] | None, tmp_path: Path) -> str:
+def render(kube: Cluster, values: dict[str, Any] | None, tmp_path: Path) -> str:
     return kube.helm("template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, *values_args(values, tmp_path))
 
 
@@ -86,7 +86,7 @@ def operator_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
-def test_lint_and_template(kube: Kube, values: dict[str, Any] | None, tmp_path: Path) -> None:
+def test_lint_and_template(kube: Cluster, values: dict[str, Any] | None, tmp_path: Path) -> None:
     assert "0 chart(s) failed" in kube.helm("lint", "--strict", str(CHART), *values_args(values, tmp_path))
     docs = [d for d in yaml.safe_load_all(render(kube, values, tmp_path)) if d]
     kinds = by_kind(docs)
@@ -119,7 +119,7 @@ def test_lint_and_template(kube: Kube, values: dict[str, Any] | None, tmp_path: 
         assert kinds["Deployment"][0]["spec"]["replicas"] == 2
 
 
-def test_bad_values_are_refused_by_the_schema(kube: Kube) -> None:
+def test_bad_values_are_refused_by_the_schema(kube: Cluster) -> None:
     cases = {
         ("logFormat=xml",): "logFormat",
         ("watchNamespaces[0]=Not_A_Namespace",): "watchNamespaces",
@@ -143,7 +143,7 @@ def test_bad_values_are_refused_by_the_schema(kube: Kube) -> None:
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
 def test_the_api_server_accepts_the_rendered_manifests(
-    kube: Kube, values: dict[str, Any] | None, tmp_path: Path
+    kube: Cluster, values: dict[str, Any] | None, tmp_path: Path
 ) -> None:
     # The CRDs first (for real: the peering objects' kinds must exist), then the release's objects, dry run.
     install_crds(kube)
@@ -156,12 +156,12 @@ def test_the_api_server_accepts_the_rendered_manifests(
 
 
 @pytest.fixture
-def release(kube: Kube) -> Iterator[str]:
+def release(kube: Cluster) -> Iterator[str]:
     yield RELEASE
     kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
 
 
-def test_install_examples_upgrade_uninstall(kube: Kube, namespace: str, release: str, tmp_path: Path) -> None:
+def test_install_examples_upgrade_uninstall(kube: Cluster, namespace: str, release: str, tmp_path: Path) -> None:
     # Install with the default values: the operator comes up in the cluster.
     helm_install(kube, release, RELEASE_NAMESPACE, {}, tmp_path)
     deployment = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)

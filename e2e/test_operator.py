@@ -8,55 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from e2e.fleet import condition, install_crds, mcps, start_host_operator, wait_for
-from e2e.kube import Kube
+from e2e.fleet import condition, install_crds, mcps, operator_kubeconfig, start_host_operator, wait_for
+from e2e.kube import Cluster
 
 ROOT = Path(__file__).parents[1]
 METRICS_PORT = 18081
 
 
-HOST_OPERATOR = "host-operator"  # the Helm release name the chart's RBAC is rendered with
-HOST_OPERATOR_NAMESPACE = "mcp-fleet-e2e"
-
-
-def operator_kubeconfig(kube: Kube, path: Path) -> Path:
-    """A kubeconfig of the operator's ServiceAccount, under exactly the RBAC the chart renders (RBAC proof)."""
-    kube.run("create", "namespace", HOST_OPERATOR_NAMESPACE, check=False)
-    rbac = kube.helm(
-        "template",
-        HOST_OPERATOR,
-        str(ROOT / "charts" / "mcp-fleet"),
-        "-n",
-        HOST_OPERATOR_NAMESPACE,
-        "--show-only",
-        "templates/serviceaccount.yaml",
-        "--show-only",
-        "templates/rbac.yaml",
-    )
-    kube.run("apply", "-f", "-", input=rbac)
-    account = f"{HOST_OPERATOR}-mcp-fleet"
-    token = kube.run("create", "token", account, "-n", HOST_OPERATOR_NAMESPACE, "--duration=2h").strip()
-    admin = yaml.safe_load(Path(kube.env["KUBECONFIG"]).read_text())
-    cluster = admin["clusters"][0]
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [cluster],
-                "users": [{"name": "operator", "user": {"token": token}}],
-                "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
-                "current-context": "operator",
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
-def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def operator(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
     install_crds(kube)
     workdir = tmp_path_factory.mktemp("operator")
     process = start_host_operator(
@@ -79,7 +40,7 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     assert "forbidden" not in (workdir / "operator.log").read_text().lower()
 
 
-def test_invalid_mcpservers_are_rejected_with_a_message(kube: Kube, namespace: str, operator: Any) -> None:
+def test_invalid_mcpservers_are_rejected_with_a_message(kube: Cluster, namespace: str, operator: Any) -> None:
     cases = {
         "  redis: {mode: external}\n": "redis.mode external needs redis.url, or redis.sentinels",
         "  redis: {mode: external, sentinels: ['s:26379']}\n": "sentinels and redis.sentinelMasterName go together",
@@ -105,7 +66,7 @@ def test_invalid_mcpservers_are_rejected_with_a_message(kube: Kube, namespace: s
         assert message in done.stderr, (spec, done.stderr)
 
 
-def test_lifecycle(kube: Kube, namespace: str, operator: Any) -> None:
+def test_lifecycle(kube: Cluster, namespace: str, operator: Any) -> None:
     kube.apply(mcps("demo", "  replicas: 2\n"), namespace)
     wait_for("Ready", lambda: condition(kube, namespace, "demo", "Ready") == "True", 180)
     status = kube.json("get", "mcps", "demo", "-n", namespace)["status"]
@@ -220,7 +181,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def test_a_server_from_pypi_in_an_image_built_from_the_runtime(kube: Kube, namespace: str, operator: Any) -> None:
+def test_a_server_from_pypi_in_an_image_built_from_the_runtime(kube: Cluster, namespace: str, operator: Any) -> None:
     """examples/own-server as it is: mcp-server-time from PyPI, three replicas on Redis."""
 
     from e2e.fleet import apply_with_images, probe, proxy_get, wait_ready

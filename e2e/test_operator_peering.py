@@ -6,12 +6,11 @@ import signal
 import subprocess
 from pathlib import Path
 
-from e2e.fleet import condition, install_crds, mcps, start_host_operator, wait_for
-from e2e.kube import Kube
-from e2e.test_operator import operator_kubeconfig
+from e2e.fleet import condition, install_crds, mcps, operator_kubeconfig, start_host_operator, wait_for
+from e2e.kube import Cluster
 
 
-def start(kube: Kube, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
+def start(kube: Cluster, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
     return start_host_operator(
         kube,
         log,
@@ -32,7 +31,7 @@ def paused(log: Path) -> bool:
     return not events or "Pausing" in events[-1]
 
 
-def test_standby_takes_over(kube: Kube, namespace: str, tmp_path: Path) -> None:
+def test_standby_takes_over(kube: Cluster, namespace: str, tmp_path: Path) -> None:
     install_crds(kube)
     kube.run(
         "apply", "-f", "-", input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: mcp-fleet}\n"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from e2e.fleet import EXAMPLES, condition, helm_install, job_output, start_job, wait_for, wait_ready
-from e2e.kube import Kube
+from e2e.kube import Cluster
 
 RELEASE = "ha-e2e"
 RELEASE_NAMESPACE = "mcp-fleet-ha-e2e"
@@ -28,7 +28,7 @@ LOAD = (Path(__file__).parent / "ha_load.py").read_text()
 
 
 @pytest.fixture(scope="module")
-def ha(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ha(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The operator installed with Helm, and examples/redis-managed.yaml applied and Ready; yields the namespace."""
     helm_install(kube, RELEASE, RELEASE_NAMESPACE, {}, tmp_path_factory.mktemp("helm"))
     namespace = f"e2e-ha-{uuid.uuid4().hex[:6]}"
@@ -50,7 +50,7 @@ def ha(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
 
 
-def sentinel_primary(kube: Kube, namespace: str) -> str:
+def sentinel_primary(kube: Cluster, namespace: str) -> str:
     """The primary's host as Sentinel 0 names it."""
     out = kube.run(
         "exec",
@@ -60,18 +60,20 @@ def sentinel_primary(kube: Kube, namespace: str) -> str:
         "--",
         "sh",
         "-c",
-        'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning -p 26379 SENTINEL get-master-addr-by-name mcp',
+        # The port and the master name from the Sentinel container's environment, which the operator sets.
+        'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning -p "$SENTINEL_PORT" '
+        'SENTINEL get-master-addr-by-name "$MASTER_NAME"',
         check=False,
     )
     return out.splitlines()[0] if out.strip() else ""
 
 
-def redis_ready(kube: Kube, namespace: str) -> dict[str, Any]:
+def redis_ready(kube: Cluster, namespace: str) -> dict[str, Any]:
     status = kube.json("get", "mcps", NAME, "-n", namespace).get("status") or {}
     return next((c for c in status.get("conditions", []) if c["type"] == "RedisReady"), {})
 
 
-def start_load(kube: Kube, namespace: str, job: str, seconds: int) -> None:
+def start_load(kube: Cluster, namespace: str, job: str, seconds: int) -> None:
     url = kube.json("get", "mcps", NAME, "-n", namespace)["status"]["url"]
     start_job(kube, namespace, job, ["python3", "-c", LOAD, "load", url, str(seconds)])
 
@@ -85,7 +87,7 @@ def assert_nothing_lost(report: dict[str, Any]) -> None:
     assert all(count > 0 for count in report["handles"].values()), report
 
 
-def test_the_example_runs_redis_highly_available_and_persistent(kube: Kube, ha: str) -> None:
+def test_the_example_runs_redis_highly_available_and_persistent(kube: Cluster, ha: str) -> None:
     sts = kube.json("get", "statefulset", f"{NAME}-redis", "-n", ha)
     assert sts["spec"]["replicas"] == 3 and sts["spec"]["volumeClaimTemplates"]
     assert kube.json("get", "statefulset", f"{NAME}-redis-sentinel", "-n", ha)["spec"]["replicas"] == 3
@@ -102,7 +104,7 @@ def test_the_example_runs_redis_highly_available_and_persistent(kube: Kube, ha: 
     assert "persistence on" in found["message"], found
 
 
-def test_deleting_the_primary_and_rolling_redis_under_load_lose_nothing(kube: Kube, ha: str) -> None:
+def test_deleting_the_primary_and_rolling_redis_under_load_lose_nothing(kube: Cluster, ha: str) -> None:
     job = "ha-load"
     start_load(kube, ha, job, 240)
     time.sleep(25)
@@ -143,11 +145,11 @@ def test_deleting_the_primary_and_rolling_redis_under_load_lose_nothing(kube: Ku
         assert seen["handles"][handle] >= acked, (handle, acked, seen)
 
 
-def url_of(kube: Kube, namespace: str) -> str:
+def url_of(kube: Cluster, namespace: str) -> str:
     return str(kube.json("get", "mcps", NAME, "-n", namespace)["status"]["url"])
 
 
-def test_every_redis_pod_deleted_at_once_keeps_every_session(kube: Kube, ha: str) -> None:
+def test_every_redis_pod_deleted_at_once_keeps_every_session(kube: Cluster, ha: str) -> None:
     """Persistence: with the primary, the replicas and the Sentinels all gone, the append-only files bring the
     sessions back."""
     job = "ha-before"

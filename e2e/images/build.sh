@@ -16,7 +16,9 @@ OUT=$CACHE/images
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_REF=localhost/mcp-fleet/python-base:$SUITE
-REDIS_REF=docker.io/mcp-fleet/redis:7.0
+# The managed Redis's default image, as the operator names it (one source: operator/mcp_operator/defaults.py).
+REDIS_REF=$(sed -n 's/^DEFAULT_REDIS_IMAGE = "\(.*\)"$/\1/p' "$ROOT/operator/mcp_operator/defaults.py")
+[ -n "$REDIS_REF" ] || { echo "no DEFAULT_REDIS_IMAGE in operator/mcp_operator/defaults.py" >&2; exit 1; }
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
 RUNTIME_REF=docker.io/mcp-fleet/runtime:$VERSION
 OPERATOR_REF=docker.io/mcp-fleet/operator:$VERSION

@@ -13,16 +13,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from mcp_operator.defaults import DEFAULT_APP, PullPolicy, runtime_default
+
 GROUP = "mcpfleet.dev"
 VERSION = "v1alpha1"
 KIND = "McpServer"
 PLURAL = "mcpservers"
 SINGULAR = "mcpserver"
 SHORT_NAMES = ["mcps"]
-
-DEFAULT_IMAGE = "docker.io/mcp-fleet/runtime:0.1.0"
-DEFAULT_APP = "mcp_runtime.examples.demo:app"
-DEFAULT_REDIS_IMAGE = "docker.io/mcp-fleet/redis:7.0"
 
 KubeObject = Annotated[dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
 KubeList = Annotated[
@@ -50,10 +48,18 @@ class SessionsSpec(Model):
         description="memory: each replica keeps its own sessions (needs client affinity with several replicas). "
         "redis: every replica serves every session, through Redis.",
     )
-    ttl_seconds: int = Field(1800, ge=1, description="A session expires after this many idle seconds.")
-    max_sessions: int = Field(10_000, ge=1, description="Open sessions allowed at once (across replicas with redis).")
+    ttl_seconds: int = Field(
+        runtime_default("session_ttl_seconds"), ge=1, description="A session expires after this many idle seconds."
+    )
+    max_sessions: int = Field(
+        runtime_default("max_sessions"),
+        ge=1,
+        description="Open sessions allowed at once (across replicas with redis).",
+    )
     max_sessions_per_client: int = Field(
-        1_000, ge=1, description="Open sessions one client (bearer token, else address) may hold."
+        runtime_default("max_sessions_per_client"),
+        ge=1,
+        description="Open sessions one client (bearer token, else address) may hold.",
     )
     affinity: Literal["None", "ClientIP", "Auto"] = Field(
         "Auto",
@@ -174,7 +180,7 @@ class McpServerSpec(Model):
         "a FastMCP app, or a zero-argument function returning one.",
         pattern=r"^[\w.]+:[\w.]+$",
     )
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+    image_pull_policy: PullPolicy | None = Field(
         None,
         description="The pull policy of every container this McpServer makes (server, Redis, Sentinels). Empty: "
         "the operator's default, the chart's mcpServerDefaults.imagePullPolicy.",

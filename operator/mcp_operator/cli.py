@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import kopf
 
-    import mcp_operator.handlers  # noqa: F401 - registers the handlers
+    import mcp_operator.controller.registration  # noqa: F401 - registers the handlers
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(debug=args.log_level == "DEBUG", log_format=log_format)

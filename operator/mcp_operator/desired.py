@@ -11,18 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
-from mcp_operator.names import Owner
-from mcp_operator.networking import build_redis_network_policies, build_service
-from mcp_operator.policies import build_hpa, build_pdb
-from mcp_operator.redis import (
+from mcp_operator.generated_secrets import build_redis_secret, build_request_state_secret
+from mcp_operator.managed_redis import (
     Persistence,
-    build_redis_secret,
     build_redis_service,
     build_redis_statefulset,
     decide_persistence,
 )
+from mcp_operator.names import Owner
+from mcp_operator.networking import build_redis_network_policies, build_service
+from mcp_operator.policies import build_hpa, build_pdb
 from mcp_operator.redis_ha import build_ha_redis
-from mcp_operator.secrets import build_request_state_secret
 from mcp_operator.workload import build_deployment
 
 
@@ -35,11 +34,10 @@ class ChildRef:
 
 @dataclass
 class DesiredState:
+    """What to apply, and which children must not exist."""
+
     apply: list[dict[str, Any]] = field(default_factory=list)
     absent: list[ChildRef] = field(default_factory=list)
-
-    def kinds(self) -> list[str]:
-        return [m["kind"] for m in self.apply]
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,8 @@ def desired_state(
     secret_versions: dict[str, str],
     persistence: Persistence | None = None,
 ) -> DesiredState:
-    """`persistence`: the decision from the cluster (redis.decide_persistence); by default, from the spec alone."""
+    """`spec` is the effective spec (`config.effective_spec`: images and pull policy filled in); `persistence`,
+    the decision from the cluster (`managed_redis.decide_persistence`), by default from the spec alone."""
     state = DesiredState()
     state.apply.append(build_request_state_secret(owner, generated.request_state_keys))
     if uses_managed_redis(spec):

@@ -49,6 +49,12 @@ class Kube:
         applied: dict[str, Any] = result.to_dict()
         return applied
 
+    def patch_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
+        """Merge `status` into the object's status subresource."""
+        self._resource(api_version, kind).status.patch(
+            name=name, namespace=namespace, body={"status": status}, content_type="application/merge-patch+json"
+        )
+
     def create_if_absent(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Create the object unless it exists, and return what exists: of two reconciles racing to make it,
         one creates it and both read back the same object (create is atomic on the API server; apply is not)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.defaults import REDIS_PORT, SENTINEL_PORT
 from mcp_operator.names import Component, Owner
 
 MAX_AFFINITY_SECONDS = 86_400  # the most Kubernetes accepts for ClientIP affinity
@@ -63,11 +64,11 @@ def build_redis_network_policies(owner: Owner, spec: McpServerSpec) -> list[dict
     the Sentinels also reach each other, and the operator asks the Sentinels for the primary."""
     server = {"podSelector": {"matchLabels": owner.selector("server")}}
     if not spec.redis.high_availability.enabled:
-        return [_policy(owner, "redis", 6379, [server])]
+        return [_policy(owner, "redis", REDIS_PORT, [server])]
     redis = {"podSelector": {"matchLabels": owner.selector("redis")}}
     sentinel = {"podSelector": {"matchLabels": owner.selector("sentinel")}}
     operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": OPERATOR_POD}}
     return [
-        _policy(owner, "redis", 6379, [server, redis, sentinel]),
-        _policy(owner, "sentinel", 26379, [server, redis, sentinel, operator]),
+        _policy(owner, "redis", REDIS_PORT, [server, redis, sentinel]),
+        _policy(owner, "sentinel", SENTINEL_PORT, [server, redis, sentinel, operator]),
     ]

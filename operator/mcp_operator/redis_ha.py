@@ -1,4 +1,4 @@
-"""A highly available managed Redis: a primary with replicas and three Sentinels (pure).
+"""A highly available managed Redis: a primary with replicas, watched by `defaults.SENTINELS` Sentinels (pure).
 
 The data pods and the Sentinels are StatefulSets under headless Services, so each pod has a stable DNS name
 that the Sentinels announce and the server pods connect to; the start scripts (`redis_scripts.py`) decide
@@ -7,13 +7,19 @@ at each start whether a pod is the primary or a replica of the one the Sentinels
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
-from mcp_operator.names import Component, Owner
-from mcp_operator.redis import (
+from mcp_operator.defaults import (
+    DOWN_AFTER_MS,
+    FAILOVER_TIMEOUT_MS,
+    MASTER_NAME,
+    REDIS_PORT,
+    SENTINEL_PORT,
+    SENTINEL_QUORUM,
+    SENTINELS,
+)
+from mcp_operator.managed_redis import (
     CONTAINER_SECURITY,
     POD_SECURITY,
     Persistence,
@@ -22,18 +28,10 @@ from mcp_operator.redis import (
     redis_container,
     statefulset,
 )
-from mcp_operator.redis_scripts import (
-    DOWN_AFTER_MS,
-    FAILOVER_TIMEOUT_MS,
-    MASTER_NAME,
-    SCRIPTS,
-    SENTINEL_PORT,
-)
+from mcp_operator.names import Component, Owner
+from mcp_operator.redis_scripts import SCRIPTS, SCRIPTS_VERSION
 
-SENTINELS = 3
 SCRIPTS_DIR = "/scripts"
-# In the pods' annotations: a change of a script rolls the pods that run it.
-SCRIPTS_VERSION = hashlib.sha256(json.dumps(SCRIPTS, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def sentinel_addresses(owner: Owner) -> list[str]:
@@ -81,6 +79,7 @@ def _anti_affinity(owner: Owner, component: Component) -> dict[str, Any]:
 
 
 def _script_env(owner: Owner, spec: McpServerSpec, persistence: Persistence) -> list[dict[str, Any]]:
+    """What the scripts read: every name and constant they need, so the scripts spell none of them."""
     plain = {
         "NAMESPACE": owner.namespace,
         "STATEFULSET": owner.redis,
@@ -92,6 +91,10 @@ def _script_env(owner: Owner, spec: McpServerSpec, persistence: Persistence) -> 
         "PERSIST": "yes" if persistence.enabled else "no",
         "DOWN_AFTER_MS": str(DOWN_AFTER_MS),
         "FAILOVER_TIMEOUT_MS": str(FAILOVER_TIMEOUT_MS),
+        "REDIS_PORT": str(REDIS_PORT),
+        "SENTINEL_PORT": str(SENTINEL_PORT),
+        "SENTINELS": str(SENTINELS),
+        "SENTINEL_QUORUM": str(SENTINEL_QUORUM),
     }
     return [
         password_env(owner),
@@ -138,10 +141,11 @@ def build_data_statefulset(owner: Owner, spec: McpServerSpec, persistence: Persi
 
 
 def build_sentinel_statefulset(owner: Owner, spec: McpServerSpec, persistence: Persistence) -> dict[str, Any]:
+    """The Sentinels, in the managed Redis's image (`spec` is the effective spec, which names it)."""
     container: dict[str, Any] = {
         "name": "sentinel",
         "image": spec.redis.image,
-        "imagePullPolicy": spec.image_pull_policy or "IfNotPresent",
+        "imagePullPolicy": spec.image_pull_policy,
         "command": _script("sentinel-start.sh"),
         "env": _script_env(owner, spec, persistence),
         "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
@@ -177,7 +181,7 @@ def build_ha_redis(owner: Owner, spec: McpServerSpec, persistence: Persistence) 
     """Everything a highly available managed Redis is made of (beside its Secret and NetworkPolicy)."""
     return [
         build_scripts_config_map(owner),
-        build_headless_service(owner, owner.redis_headless, "redis", 6379),
+        build_headless_service(owner, owner.redis_headless, "redis", REDIS_PORT),
         build_headless_service(owner, owner.sentinel_headless, "sentinel", SENTINEL_PORT),
         build_data_statefulset(owner, spec, persistence),
         build_sentinel_statefulset(owner, spec, persistence),

@@ -7,9 +7,8 @@ from typing import Any
 
 import redis
 
+from mcp_operator.defaults import MASTER_NAME, SENTINEL_PORT, SENTINELS
 from mcp_operator.names import Owner
-from mcp_operator.redis_ha import SENTINELS
-from mcp_operator.redis_scripts import MASTER_NAME, SENTINEL_PORT
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The server pods' environment, rendered from the runtime's settings model (the operator/runtime contract).
+"""The server pods' environment, rendered through the runtime's settings model (the operator/runtime contract).
 
-Every variable name comes from `mcp_runtime.settings.RuntimeSettings`: a setting the model does not have is
-an error here, in the operator's tests, not a variable the runtime would silently ignore.
+Every variable comes from `mcp_runtime.settings.RuntimeSettings.env_var`: its name and its rendering are the
+runtime's, and a setting the model does not have is an error here, in the operator's tests, not a variable
+the runtime would silently ignore.
 """
 
 from __future__ import annotations
@@ -9,39 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.defaults import MASTER_NAME, REDIS_PORT, runtime_default
 from mcp_operator.names import Owner
 from mcp_operator.redis_ha import sentinel_addresses
-from mcp_operator.redis_scripts import MASTER_NAME
 from mcp_runtime.settings import RuntimeSettings
 
 SECRETS_DIR = "/etc/mcp-fleet"
 REDIS_PASSWORD_FILE = f"{SECRETS_DIR}/redis/password"
 REQUEST_STATE_KEYS_FILE = f"{SECRETS_DIR}/request-state/keys"
 AUTH_TOKEN_FILE = f"{SECRETS_DIR}/auth/tokens"
-SHUTDOWN_GRACE_SECONDS = 25
-LOCAL_HOSTS = ["localhost:*", "127.0.0.1:*", "[::1]:*"]
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
+# Set explicitly (to the runtime's default), so the pods' termination grace period is sized from it.
+SHUTDOWN_GRACE_SECONDS = int(runtime_default("shutdown_grace_seconds"))
 
 
 def setting(field: str, value: Any) -> dict[str, Any]:
-    """One runtime setting as a container EnvVar."""
-    if field not in RuntimeSettings.model_fields:
-        raise KeyError(f"{field} is not a setting of mcp-runtime")
-    return {"name": RuntimeSettings.env_name(field), "value": _render(value)}
+    """One runtime setting as a container EnvVar (KeyError for a field the runtime does not have)."""
+    return RuntimeSettings.env_var(field, value)
 
 
 def redis_url(owner: Owner, spec: McpServerSpec) -> str:
     if spec.redis.mode == "external":
         assert spec.redis.url is not None  # the CRD's CEL rule requires it
         return spec.redis.url
-    return f"redis://{owner.redis}.{owner.namespace}.svc:6379/0"
+    return f"redis://{owner.redis}.{owner.namespace}.svc:{REDIS_PORT}/0"
 
 
 def redis_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
@@ -76,7 +67,8 @@ def allowed_hosts(owner: Owner, spec: McpServerSpec) -> list[str]:
         owner.service_host(),
         f"{owner.service_host()}.cluster.local",
     ]
-    return [*LOCAL_HOSTS, *names, *(f"{n}:*" for n in names), *spec.allowed_hosts]
+    local: list[str] = runtime_default("allowed_hosts")  # the runtime's own: localhost on any port
+    return [*local, *names, *(f"{n}:*" for n in names), *spec.allowed_hosts]
 
 
 def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:

@@ -1,166 +1,251 @@
-"""The McpServer's status, computed from what its children report (pure)."""
+"""The McpServer's status, computed from what its children report (pure).
+
+Each condition is one small function from what was observed to a `Finding` (status, reason, message);
+`compute_status` puts them in order and keeps each one's lastTransitionTime while its status holds.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.managed_redis import Persistence
 from mcp_operator.names import Owner
 from mcp_operator.networking import effective_affinity, service_url
-from mcp_operator.redis import Persistence
 from mcp_operator.redis_probe import Topology
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    REDIS_READY = "RedisReady"
+    SESSION_AFFINITY = "SessionAffinity"
+
+
+class Reason(StrEnum):
+    """The reasons a condition gives (CamelCase, as Kubernetes conditions do)."""
+
+    # Ready, RedisReady
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    # Degraded
+    INVALID_SPEC = "InvalidSpec"
+    PODS_NOT_READY = "PodsNotReady"
+    AS_EXPECTED = "AsExpected"
+    # Available
+    MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
+    NO_REPLICAS_AVAILABLE = "NoReplicasAvailable"
+    # Progressing
+    ROLLING_OUT = "RollingOut"
+    ROLLED_OUT = "RolledOut"
+    # RedisReady of a managed Redis with high availability, and of an external Redis
+    SENTINELS_UNREACHABLE = "SentinelsUnreachable"
+    NO_PRIMARY = "NoPrimary"
+    REPLICAS_OUT_OF_SYNC = "ReplicasOutOfSync"
+    EXTERNAL = "External"
+    # SessionAffinity
+    CLIENT_IP_AFFINITY = "ClientIPAffinity"
+    SESSIONS_WILL_BREAK = "SessionsWillBreak"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One condition as observed: status True (ok), False or Unknown (None), why, and what a user can act on."""
+
+    type: ConditionType
+    ok: bool | None
+    reason: Reason
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ServerPods:
+    """The server Deployment as its status reports it."""
+
+    exists: bool
+    desired: int
+    replicas: int
+    ready: int
+    available: int
+    updated: int
+    rolled_out: bool
+
+
+def server_pods(spec: McpServerSpec, deployment: dict[str, Any] | None) -> ServerPods:
+    status = (deployment or {}).get("status") or {}
+    desired = int(((deployment or {}).get("spec") or {}).get("replicas", spec.replicas))
+    replicas = int(status.get("replicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    rolled_out = (
+        deployment is not None
+        and (status.get("observedGeneration") or 0) >= deployment["metadata"].get("generation", 0)
+        and updated >= desired
+        and replicas == desired
+    )
+    return ServerPods(
+        exists=deployment is not None,
+        desired=desired,
+        replicas=replicas,
+        ready=int(status.get("readyReplicas") or 0),
+        available=int(status.get("availableReplicas") or 0),
+        updated=updated,
+        rolled_out=rolled_out,
+    )
+
+
+def degraded(pods: ServerPods, problems: Sequence[str]) -> Finding:
+    if problems:
+        return Finding(ConditionType.DEGRADED, True, Reason.INVALID_SPEC, "; ".join(problems))
+    if pods.exists and pods.desired and pods.ready < pods.desired and pods.rolled_out:
+        message = f"{pods.ready} of {pods.desired} pods ready"
+        return Finding(ConditionType.DEGRADED, True, Reason.PODS_NOT_READY, message)
+    return Finding(ConditionType.DEGRADED, False, Reason.AS_EXPECTED)
+
+
+def available(pods: ServerPods) -> Finding:
+    reason = Reason.MINIMUM_REPLICAS_AVAILABLE if pods.available > 0 else Reason.NO_REPLICAS_AVAILABLE
+    ok = pods.available > 0 or pods.desired == 0
+    return Finding(ConditionType.AVAILABLE, ok, reason, f"{pods.available} pods available")
+
+
+def progressing(pods: ServerPods) -> Finding:
+    reason = Reason.ROLLED_OUT if pods.rolled_out else Reason.ROLLING_OUT
+    return Finding(
+        ConditionType.PROGRESSING, not pods.rolled_out, reason, f"{pods.updated} of {pods.desired} pods updated"
+    )
+
+
+def managed_redis_ready(
+    spec: McpServerSpec, redis: dict[str, Any] | None, persistence: Persistence | None, topology: Topology | None
+) -> Finding:
+    """RedisReady of a managed Redis; with high availability, the primary and how many replicas are in sync, as
+    the Sentinels say."""
+    ready_pods = int(((redis or {}).get("status") or {}).get("readyReplicas") or 0)
+    stored = f"; persistence {persistence.reason}" if persistence else ""
+    kind = ConditionType.REDIS_READY
+    if not spec.redis.high_availability.enabled:
+        if ready_pods >= 1:
+            return Finding(kind, True, Reason.READY, f"the managed Redis is ready{stored}")
+        return Finding(kind, False, Reason.NOT_READY, f"the managed Redis is not ready yet{stored}")
+    wanted = spec.redis.high_availability.replicas
+    pods = f"{ready_pods} of {wanted} Redis pods ready"
+    if topology is None or topology.error is not None:
+        why = topology.error if topology is not None and topology.error else "not asked"
+        message = f"{pods}; the operator could not ask the Sentinels ({why}){stored}"
+        return Finding(kind, ready_pods >= 1, Reason.SENTINELS_UNREACHABLE, message)
+    if topology.primary is None:
+        message = f"{pods}; the Sentinels name no primary that is up (a failover is under way){stored}"
+        return Finding(kind, False, Reason.NO_PRIMARY, message)
+    replicas = f"{topology.in_sync} of {wanted - 1} replicas in sync"
+    reason = Reason.REPLICAS_OUT_OF_SYNC if topology.in_sync < wanted - 1 else Reason.READY
+    return Finding(kind, True, reason, f"primary {topology.primary}; {replicas}; {pods}{stored}")
+
+
+def external_redis_ready(pods: ServerPods) -> Finding:
+    """An external Redis is the server pods' to judge: Unknown until one of them is ready."""
+    message = "server pods report their connection to the external Redis on /readyz"
+    return Finding(ConditionType.REDIS_READY, None if pods.ready == 0 else True, Reason.EXTERNAL, message)
+
+
+def redis_ready(
+    spec: McpServerSpec,
+    pods: ServerPods,
+    redis: dict[str, Any] | None,
+    persistence: Persistence | None,
+    topology: Topology | None,
+) -> Finding | None:
+    """RedisReady, for the redis backend only."""
+    if spec.sessions.backend != "redis":
+        return None
+    if spec.redis.mode == "managed":
+        return managed_redis_ready(spec, redis, persistence, topology)
+    return external_redis_ready(pods)
+
+
+def session_affinity(spec: McpServerSpec, pods: ServerPods) -> Finding | None:
+    """A warning for memory sessions on several replicas (none otherwise)."""
+    several = pods.desired > 1 or spec.autoscaling.enabled
+    if spec.sessions.backend != "memory" or not several:
+        return None
+    if effective_affinity(spec) == "ClientIP":
+        message = (
+            "memory sessions on several replicas: each client is kept on one replica by ClientIP "
+            "affinity, so a restart of that replica loses its sessions; use sessions.backend: redis"
+        )
+        return Finding(ConditionType.SESSION_AFFINITY, True, Reason.CLIENT_IP_AFFINITY, message)
+    message = (
+        "memory sessions on several replicas without affinity: requests that reach another "
+        "replica get 'Session not found'; use sessions.backend: redis or sessions.affinity: ClientIP"
+    )
+    return Finding(ConditionType.SESSION_AFFINITY, True, Reason.SESSIONS_WILL_BREAK, message)
+
+
+def ready(pods: ServerPods, problems: Sequence[str], redis: Finding | None) -> Finding:
+    """Every server pod rolled out and ready, and Redis not known to be down."""
+    ok = not problems and pods.rolled_out and pods.ready >= pods.desired and (redis is None or redis.ok is not False)
+    reason = Reason.READY if ok else Reason.NOT_READY
+    return Finding(ConditionType.READY, ok, reason, f"{pods.ready}/{pods.desired} pods ready")
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _condition(
-    previous: dict[str, dict[str, Any]], kind: str, ok: bool | None, reason: str, message: str, generation: int
-) -> dict[str, Any]:
-    status = "Unknown" if ok is None else ("True" if ok else "False")
-    before = previous.get(kind)
+def _condition(finding: Finding, previous: dict[str, dict[str, Any]], generation: int) -> dict[str, Any]:
+    """The condition in the Kubernetes shape; its lastTransitionTime kept from `previous` while its status holds."""
+    status = "Unknown" if finding.ok is None else ("True" if finding.ok else "False")
+    before = previous.get(finding.type)
     changed = before is None or before.get("status") != status
     return {
-        "type": kind,
+        "type": str(finding.type),
         "status": status,
-        "reason": reason,
-        "message": message,
+        "reason": str(finding.reason),
+        "message": finding.message,
         "lastTransitionTime": _now() if changed or not before else before.get("lastTransitionTime", _now()),
         "observedGeneration": generation,
     }
 
 
-def managed_redis_condition(
-    spec: McpServerSpec, redis: dict[str, Any] | None, persistence: Persistence | None, topology: Topology | None
-) -> tuple[bool, str, str]:
-    """RedisReady of a managed Redis: (ok, reason, message); with high availability, the primary and how many
-    replicas are in sync, as the Sentinels say."""
-    ready = int(((redis or {}).get("status") or {}).get("readyReplicas") or 0)
-    stored = f"; persistence {persistence.reason}" if persistence else ""
-    if not spec.redis.high_availability.enabled:
-        if ready >= 1:
-            return True, "Ready", f"the managed Redis is ready{stored}"
-        return False, "NotReady", f"the managed Redis is not ready yet{stored}"
-    wanted = spec.redis.high_availability.replicas
-    pods = f"{ready} of {wanted} Redis pods ready"
-    if topology is None or topology.error is not None:
-        why = topology.error if topology is not None and topology.error else "not asked"
-        ok = ready >= 1
-        return ok, "SentinelsUnreachable", f"{pods}; the operator could not ask the Sentinels ({why}){stored}"
-    if topology.primary is None:
-        return False, "NoPrimary", f"{pods}; the Sentinels name no primary that is up (a failover is under way){stored}"
-    replicas = f"{topology.in_sync} of {wanted - 1} replicas in sync"
-    degraded = topology.in_sync < wanted - 1
-    reason = "ReplicasOutOfSync" if degraded else "Ready"
-    return True, reason, f"primary {topology.primary}; {replicas}; {pods}{stored}"
-
-
 def compute_status(
+    *,
     owner: Owner,
     spec: McpServerSpec,
     generation: int,
-    deployment: dict[str, Any] | None,
-    redis: dict[str, Any] | None,
-    previous_conditions: list[dict[str, Any]],
-    problems: list[str],
+    deployment: dict[str, Any] | None = None,
+    redis: dict[str, Any] | None = None,
+    previous_conditions: Sequence[dict[str, Any]] = (),
+    problems: Sequence[str] = (),
     persistence: Persistence | None = None,
     topology: Topology | None = None,
 ) -> dict[str, Any]:
-    """`redis` is the managed Redis StatefulSet; `topology`, what its Sentinels say (high availability)."""
+    """The status of the McpServer `owner`: `deployment` is its server Deployment, `redis` its managed Redis
+    StatefulSet, `topology` what that Redis's Sentinels say (high availability), `problems` what is wrong
+    with its spec."""
+    pods = server_pods(spec, deployment)
+    redis_finding = redis_ready(spec, pods, redis, persistence, topology)
+    findings = [
+        degraded(pods, problems),
+        available(pods),
+        progressing(pods),
+        redis_finding,
+        session_affinity(spec, pods),
+        ready(pods, problems, redis_finding),
+    ]
     previous = {c["type"]: c for c in previous_conditions}
-    d_status = (deployment or {}).get("status") or {}
-    desired = ((deployment or {}).get("spec") or {}).get("replicas", spec.replicas)
-    replicas = int(d_status.get("replicas") or 0)
-    ready = int(d_status.get("readyReplicas") or 0)
-    available = int(d_status.get("availableReplicas") or 0)
-    updated = int(d_status.get("updatedReplicas") or 0)
-    rolled_out = (
-        deployment is not None
-        and (d_status.get("observedGeneration") or 0) >= deployment["metadata"].get("generation", 0)
-        and updated >= desired
-        and replicas == desired
-    )
-    conditions: list[dict[str, Any]] = []
-    cond = conditions.append
-    if problems:
-        cond(_condition(previous, "Degraded", True, "InvalidSpec", "; ".join(problems), generation))
-    elif deployment is not None and desired and ready < desired and rolled_out:
-        cond(_condition(previous, "Degraded", True, "PodsNotReady", f"{ready} of {desired} pods ready", generation))
-    else:
-        cond(_condition(previous, "Degraded", False, "AsExpected", "", generation))
-    cond(
-        _condition(
-            previous,
-            "Available",
-            available > 0 or desired == 0,
-            "MinimumReplicasAvailable" if available > 0 else "NoReplicasAvailable",
-            f"{available} pods available",
-            generation,
-        )
-    )
-    cond(
-        _condition(
-            previous,
-            "Progressing",
-            not rolled_out,
-            "RollingOut" if not rolled_out else "RolledOut",
-            f"{updated} of {desired} pods updated",
-            generation,
-        )
-    )
-    redis_ok: bool | None = True
-    if spec.sessions.backend == "redis":
-        if spec.redis.mode == "managed":
-            redis_ok, reason, message = managed_redis_condition(spec, redis, persistence, topology)
-            cond(_condition(previous, "RedisReady", redis_ok, reason, message, generation))
-        else:
-            redis_ok = None if ready == 0 else True
-            cond(
-                _condition(
-                    previous,
-                    "RedisReady",
-                    redis_ok,
-                    "External",
-                    "server pods report their connection to the external Redis on /readyz",
-                    generation,
-                )
-            )
-    several = desired > 1 or spec.autoscaling.enabled
-    if spec.sessions.backend == "memory" and several:
-        affinity = effective_affinity(spec)
-        if affinity == "ClientIP":
-            message = (
-                "memory sessions on several replicas: each client is kept on one replica by ClientIP "
-                "affinity, so a restart of that replica loses its sessions; use sessions.backend: redis"
-            )
-            cond(_condition(previous, "SessionAffinity", True, "ClientIPAffinity", message, generation))
-        else:
-            message = (
-                "memory sessions on several replicas without affinity: requests that reach another "
-                "replica get 'Session not found'; use sessions.backend: redis or sessions.affinity: ClientIP"
-            )
-            cond(_condition(previous, "SessionAffinity", True, "SessionsWillBreak", message, generation))
-    is_ready = not problems and deployment is not None and rolled_out and ready >= desired and redis_ok is not False
-    cond(
-        _condition(
-            previous,
-            "Ready",
-            is_ready,
-            "Ready" if is_ready else "NotReady",
-            f"{ready}/{desired} pods ready",
-            generation,
-        )
-    )
     selector = ",".join(f"{k}={v}" for k, v in owner.selector("server").items())
     return {
-        "conditions": conditions,
+        "conditions": [_condition(f, previous, generation) for f in findings if f is not None],
         "observedGeneration": generation,
-        "replicas": replicas,
-        "readyReplicas": ready,
+        "replicas": pods.replicas,
+        "readyReplicas": pods.ready,
         "selector": selector,
         "url": service_url(owner, spec),
         "sessionBackend": spec.sessions.backend,
-        "ready": f"{ready}/{desired}",
+        "ready": f"{pods.ready}/{pods.desired}",
     }

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from mcp_operator.api import DEFAULT_IMAGE, McpServerSpec
+from mcp_operator.api import McpServerSpec
 from mcp_operator.names import Owner
 from mcp_operator.runtime_env import (
     AUTH_TOKEN_FILE,
@@ -58,11 +58,12 @@ def referenced_secrets(owner: Owner, spec: McpServerSpec) -> list[str]:
 
 
 def build_deployment(owner: Owner, spec: McpServerSpec, secret_versions: dict[str, str]) -> dict[str, Any]:
+    """`spec` is the effective spec (`config.effective_spec`), which names the image and the pull policy."""
     secret_volumes, secret_mounts = _secret_mounts(owner, spec)
     container: dict[str, Any] = {
         "name": "server",
-        "image": spec.image or DEFAULT_IMAGE,
-        "imagePullPolicy": spec.image_pull_policy or "IfNotPresent",
+        "image": spec.image,
+        "imagePullPolicy": spec.image_pull_policy,
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "env": server_env(owner, spec),
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},

@@ -15,10 +15,11 @@ from types import FrameType
 import uvicorn
 
 from mcp_runtime import logs
-from mcp_runtime.app import RuntimeApp
-from mcp_runtime.apps import AppLoadError, load_app
-from mcp_runtime.http_limits import bounded_protocols
+from mcp_runtime.compose import build_runtime
+from mcp_runtime.router import RuntimeApp
+from mcp_runtime.sdk.loading import AppLoadError, load_app
 from mcp_runtime.settings import RuntimeSettings, SettingsError, load_settings
+from mcp_runtime.web.limits import bounded_protocols
 
 logger = logging.getLogger("mcp_runtime")
 
@@ -63,7 +64,7 @@ def serve(app_spec: str, host: str, port: int, settings: RuntimeSettings, path: 
     except AppLoadError as error:
         print(f"mcp-runtime: {error}", file=sys.stderr)
         return 2
-    runtime = RuntimeApp(loaded, settings, path=path)
+    runtime = build_runtime(loaded, settings, path=path)
     protocols = bounded_protocols(
         settings.max_request_header_bytes,
         settings.request_header_timeout_seconds,

@@ -63,7 +63,7 @@ class RuntimeSettings(BaseSettings):
     )
     request_state_keys: CommaList = Field(
         default_factory=list,
-        description="Keys sealing the requestState of 2026-07-28 multi round-trip requests, comma-separated "
+        description="Keys sealing the requestState of modern-era multi round-trip requests, comma-separated "
         "(32+ bytes each): the first seals, every key opens, so keys rotate without breaking retries in "
         "flight. Every replica needs the same keys; unset on one replica, a random key per process.",
     )
@@ -113,7 +113,7 @@ class RuntimeSettings(BaseSettings):
         "stream whose session expired or was lost from the store ends within this time.",
     )
     handle_ttl_seconds: int = Field(
-        3600, gt=0, description="A handle minted for a tool (2026-07-28 state) expires after this many idle seconds."
+        3600, gt=0, description="A handle minted for a tool (modern-era state) expires after this many idle seconds."
     )
     retry_after_seconds: int = Field(
         5, gt=0, description="The Retry-After value sent with 503 answers (session cap reached, draining)."
@@ -201,7 +201,7 @@ class RuntimeSettings(BaseSettings):
             )
         if self.session_backend == "redis" and not self.all_request_state_keys():
             raise ValueError(
-                "MCP_SESSION_BACKEND=redis serves several replicas, and a retry of a 2026-07-28 request may land "
+                "MCP_SESSION_BACKEND=redis serves several replicas, and a retry of a modern-era request may land "
                 "on another replica than the one that sealed its requestState: set the same "
                 "MCP_REQUEST_STATE_KEYS or MCP_REQUEST_STATE_KEYS_FILE on every replica"
             )
@@ -234,19 +234,28 @@ class RuntimeSettings(BaseSettings):
     def env_name(cls, field: str) -> str:
         return f"{ENV_PREFIX}{field.upper()}"
 
+    @classmethod
+    def env_var(cls, field: str, value: object) -> dict[str, str]:
+        """One setting as an environment variable, `{"name": ..., "value": ...}` (the shape of a container's
+        EnvVar): the one rendering of a value, lists comma-separated and booleans as true or false. KeyError
+        when `field` is not a setting."""
+        if field not in cls.model_fields:
+            raise KeyError(f"{field} is not a setting of mcp-runtime")
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            rendered = ",".join(str(item) for item in value)
+        else:
+            rendered = str(value)
+        return {"name": cls.env_name(field), "value": rendered}
+
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings (what the operator renders into a pod)."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json").items():
-            if value is None:
-                continue
-            if isinstance(value, list):
-                rendered = ",".join(value)
-            elif isinstance(value, bool):
-                rendered = "true" if value else "false"
-            else:
-                rendered = str(value)
-            env[self.env_name(name)] = rendered
+            if value is not None:
+                variable = self.env_var(name, value)
+                env[variable["name"]] = variable["value"]
         return env
 
 

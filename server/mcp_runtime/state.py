@@ -1,4 +1,4 @@
-"""State for app code: per-session state (handshake era) and handles (2026-07-28), held by the session backend.
+"""State for app code: per-session state (handshake era) and handles (modern era), held by the session backend.
 
     from mcp_runtime.state import handle_store, session_state
 
@@ -21,8 +21,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_runtime.backends import BackendUnavailable, HandleError, SessionBackend
-from mcp_runtime.security import current_principal
+from mcp_runtime.backends import BackendUnavailable, HandleError, SessionBackend, SessionNotFound
+from mcp_runtime.web.guard import current_principal
 
 _SESSION_HEADER = "mcp-session-id"
 
@@ -70,8 +70,8 @@ class SessionState:
     async def _call(awaitable: Any) -> Any:
         try:
             return await awaitable
-        except KeyError as error:
-            raise ToolError(f"Session not found: {error.args[0]}") from None
+        except SessionNotFound as error:
+            raise ToolError(f"Session not found: {error}") from None
         except BackendUnavailable as error:
             raise ToolError(f"Session store unavailable; retry later ({error})") from None
 
@@ -82,7 +82,7 @@ def session_state(ctx: Context[Any, Any]) -> SessionState:
     if not session_id:
         raise ToolError(
             "This tool keeps state in a protocol session, and this request has none "
-            "(2026-07-28 clients have no sessions; use a handle instead)"
+            "(modern-era clients have no sessions; use a handle instead)"
         )
     return SessionState(_backend(), session_id)
 

@@ -8,29 +8,12 @@ from typing import Any
 import pytest
 
 from mcp_operator.api import McpServerSpec
-from mcp_operator.desired import Generated, desired_state
-from mcp_operator.names import Owner
+from mcp_operator.desired import desired_state
 from mcp_operator.networking import effective_affinity, service_url
 from mcp_operator.runtime_env import setting
 from mcp_operator.workload import CONFIG_HASH_ANNOTATION
 from mcp_runtime.settings import RuntimeSettings
-
-OWNER = Owner("demo", "team-a", "uid-1")
-KEYS = Generated(request_state_keys=["k" * 64], redis_password="p" * 64)
-
-
-def spec(**fields: Any) -> McpServerSpec:
-    return McpServerSpec.model_validate(fields)
-
-
-def build(s: McpServerSpec, versions: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    state = desired_state(OWNER, s, KEYS, versions or {})
-    return {f"{m['kind']}/{m['metadata']['name']}": m for m in state.apply}
-
-
-def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+from tests.operator.manifests import KEYS, OWNER, build, env_of, spec
 
 
 def test_defaults_make_a_memory_server() -> None:

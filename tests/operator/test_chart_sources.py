@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from pathlib import Path
 
 import yaml
 
-from mcp_operator.api import DEFAULT_IMAGE, DEFAULT_REDIS_IMAGE
+from mcp_operator.defaults import DEFAULT_REDIS_IMAGE, DEFAULT_RUNTIME_IMAGE
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "mcp-fleet"
@@ -27,11 +28,11 @@ def test_versions_and_default_images_agree() -> None:
     assert chart["version"] == chart["appVersion"] == version
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["mcpServerDefaults"] == {
-        "runtimeImage": DEFAULT_IMAGE,
+        "runtimeImage": DEFAULT_RUNTIME_IMAGE,
         "redisImage": DEFAULT_REDIS_IMAGE,
         "imagePullPolicy": "IfNotPresent",
     }
-    assert DEFAULT_IMAGE.endswith(f":{version}")
+    assert DEFAULT_RUNTIME_IMAGE.endswith(f":{version}")
 
 
 def test_the_default_values_are_valid_json_schema_input() -> None:
@@ -39,3 +40,22 @@ def test_the_default_values_are_valid_json_schema_input() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
     assert set(schema["required"]) <= set(values)
+
+
+def test_the_image_build_reads_the_redis_image_from_the_operators_defaults() -> None:
+    """e2e/images/build.sh tags the Redis image it builds with what this sed finds in defaults.py."""
+    build = (ROOT / "e2e" / "images" / "build.sh").read_text()
+    sed = 'sed -n \'s/^DEFAULT_REDIS_IMAGE = "\\(.*\\)"$/\\1/p\' "$ROOT/operator/mcp_operator/defaults.py"'
+    assert f"REDIS_REF=$({sed})" in build
+    found = subprocess.run(
+        [
+            "sed",
+            "-n",
+            's/^DEFAULT_REDIS_IMAGE = "\\(.*\\)"$/\\1/p',
+            str(ROOT / "operator" / "mcp_operator" / "defaults.py"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert found == f"{DEFAULT_REDIS_IMAGE}\n"

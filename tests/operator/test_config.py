@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mcp_operator.api import DEFAULT_IMAGE, DEFAULT_REDIS_IMAGE, McpServerSpec
+from mcp_operator.api import McpServerSpec
 from mcp_operator.cli import main
 from mcp_operator.config import OperatorSettings, effective_spec
+from mcp_operator.defaults import DEFAULT_REDIS_IMAGE, DEFAULT_RUNTIME_IMAGE
 from mcp_operator.desired import Generated, desired_state
 from mcp_operator.names import Owner
 
@@ -27,7 +28,7 @@ def test_the_package_defaults_apply_when_nothing_is_set(monkeypatch: pytest.Monk
     monkeypatch.delenv("MCP_FLEET_DEFAULT_RUNTIME_IMAGE", raising=False)
     monkeypatch.delenv("MCP_FLEET_DEFAULT_REDIS_IMAGE", raising=False)
     spec = effective_spec(McpServerSpec.model_validate({"sessions": {"backend": "redis"}}), OperatorSettings())
-    assert images(spec) == {"Deployment": DEFAULT_IMAGE, "StatefulSet": DEFAULT_REDIS_IMAGE}
+    assert images(spec) == {"Deployment": DEFAULT_RUNTIME_IMAGE, "StatefulSet": DEFAULT_REDIS_IMAGE}
 
 
 def test_the_operators_defaults_fill_empty_images(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +65,7 @@ def test_the_operator_imports_without_the_mcp_sdk() -> None:
     import sys
 
     code = (
-        "import sys, mcp_operator.cli, mcp_operator.handlers; "
+        "import sys, mcp_operator.cli, mcp_operator.controller.registration; "
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in {'mcp', 'uvicorn', 'starlette'}); "
         "assert not loaded, loaded"
     )

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mcp_operator.api import McpServerSpec
-from mcp_runtime.apps import load_app
+from mcp_runtime.sdk.loading import load_app
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 MANIFESTS = sorted(EXAMPLES.rglob("*.yaml"))

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.defaults import MASTER_NAME
 from mcp_operator.desired import ChildRef, desired_state
-from mcp_operator.redis import decide_persistence
+from mcp_operator.managed_redis import decide_persistence
 from mcp_operator.redis_probe import Topology, in_sync, topology
-from mcp_operator.redis_scripts import MASTER_NAME, SCRIPTS
+from mcp_operator.redis_scripts import SCRIPTS
 from mcp_operator.status import compute_status
 from mcp_runtime.settings import RuntimeSettings
-from tests.operator.test_builders import KEYS, OWNER, build, env_of, spec
+from tests.operator.manifests import KEYS, OWNER, build, env_of, spec
 
 HA = {"sessions": {"backend": "redis"}, "redis": {"highAvailability": {"enabled": True}}}
 
@@ -155,7 +156,7 @@ def redis_sts(ready: int) -> dict[str, Any]:
 
 def redis_ready(s: McpServerSpec, sts: dict[str, Any], top: Topology | None) -> dict[str, Any]:
     decided = decide_persistence(s, sts, default_class=False)
-    status = compute_status(OWNER, s, 1, None, sts, [], [], decided, top)
+    status = compute_status(owner=OWNER, spec=s, generation=1, redis=sts, persistence=decided, topology=top)
     return next(c for c in status["conditions"] if c["type"] == "RedisReady")
 
 
@@ -175,8 +176,9 @@ def test_redis_ready_names_the_primary_and_the_replicas_in_sync() -> None:
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_the_redis_scripts_pass_shellcheck(tmp_path: Path, name: str) -> None:
-    script = tmp_path / name
-    script.write_text(SCRIPTS[name])
+    for each, text in SCRIPTS.items():  # as the ConfigMap mounts them: side by side, so `.` finds the helpers
+        (tmp_path / each).write_text(text)
     # shellcheck is installed by `make test` (Debian's package), as redis-server is.
-    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    command = ["shellcheck", "-x", "-P", "SCRIPTDIR", "-s", "sh", str(tmp_path / name)]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout

@@ -1,11 +1,21 @@
-"""Session backends: memory (one process) and, later, redis (shared by replicas)."""
+"""The session backend interface and the memory backend; the redis backend is in `mcp_runtime.redis_store`."""
 
 from mcp_runtime.backends.base import (
+    BackendRefused,
     BackendUnavailable,
     HandleError,
     SessionBackend,
     SessionLimitReached,
+    SessionNotFound,
     SessionRecord,
 )
 
-__all__ = ["BackendUnavailable", "HandleError", "SessionBackend", "SessionLimitReached", "SessionRecord"]
+__all__ = [
+    "BackendRefused",
+    "BackendUnavailable",
+    "HandleError",
+    "SessionBackend",
+    "SessionLimitReached",
+    "SessionNotFound",
+    "SessionRecord",
+]

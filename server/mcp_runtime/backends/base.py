@@ -6,7 +6,6 @@ process) and the redis backend (shared by replicas) are interchangeable.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -34,6 +33,17 @@ class BackendUnavailable(Exception):
     """The backend cannot be reached right now (e.g. Redis is down); the request may be retried."""
 
 
+class SessionNotFound(Exception):
+    """The session is unknown, expired or deleted."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id[:64]} is unknown or expired")
+
+
+class BackendRefused(Exception):
+    """The backend refuses to start: what it was given is not a store it can serve (the message says why)."""
+
+
 @dataclass(slots=True)
 class SessionRecord:
     """What a replica needs to serve a handshake-era session it did not open."""
@@ -46,9 +56,6 @@ class SessionRecord:
     protocol_version: str | None = None
     client_params: str | None = None  # the initialize params, compact JSON
     state: dict[str, Any] = field(default_factory=dict)
-
-    def client_params_dict(self) -> dict[str, Any] | None:
-        return json.loads(self.client_params) if self.client_params else None
 
 
 class SessionBackend(Protocol):
@@ -109,7 +116,7 @@ class SessionBackend(Protocol):
 
     async def kv_delete(self, key: str) -> bool: ...
 
-    # Handles (2026-07-28 state for tools)
+    # Handles (modern-era state for tools)
     async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None: ...
 
     async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]: ...

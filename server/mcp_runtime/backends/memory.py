@@ -8,7 +8,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_runtime.backends.base import HandleError, SessionLimitReached, SessionRecord
+from mcp_runtime.backends.base import HandleError, SessionLimitReached, SessionNotFound, SessionRecord
 
 MAX_KV = 100_000
 
@@ -128,7 +128,7 @@ class MemoryBackend:
     def _record(self, session_id: str) -> SessionRecord:
         record = self._live(session_id, time.monotonic())
         if record is None:
-            raise KeyError(f"session {session_id[:64]} is unknown or expired")
+            raise SessionNotFound(session_id)
         return record
 
     async def state_get(self, session_id: str, key: str) -> Any:

@@ -59,7 +59,7 @@ async def session_increment(ctx: Context, by: int = 1) -> int:
 
 @app.tool()
 async def counter_create() -> str:
-    """Mint a handle to a new counter at 0 (state for 2026-07-28 clients, passed back as an argument)."""
+    """Mint a handle to a new counter at 0 (state for modern-era clients, passed back as an argument)."""
     return await handle_store().create({"count": 0})
 
 

@@ -1,0 +1,62 @@
+"""Re-checks: an McpServer's status looked at again when it will change with no Kubernetes event to say so.
+
+The Sentinels learn that a replica caught up some seconds after its pod became ready, and no Kubernetes event
+follows: while RedisReady says something the Sentinels will change, the owner's status is looked at again
+`LOOK_AGAIN_SECONDS` later (at most one pending re-check per child).
+
+Re-checks are scheduled on kopf's event loop and run in kopf's thread pool, as the sync handlers are. They
+are not a kopf timer or daemon: either makes kopf put a finalizer on every McpServer it matches, and with the
+operator uninstalled such an McpServer (or its namespace) could then never be deleted. Nor a
+kopf.TemporaryError: kopf retries those for change handlers only, and child events are event handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+from mcp_operator.status import ConditionType, Reason
+
+LOOK_AGAIN_SECONDS = 10.0
+UNSETTLED = frozenset({Reason.REPLICAS_OUT_OF_SYNC, Reason.NO_PRIMARY, Reason.SENTINELS_UNREACHABLE})
+
+
+def needs_another_look(status: Mapping[str, Any]) -> bool:
+    """Whether RedisReady says something the Sentinels will change without a Kubernetes event (pure)."""
+    return any(
+        c.get("type") == ConditionType.REDIS_READY and c.get("reason") in UNSETTLED
+        for c in status.get("conditions", [])
+    )
+
+
+class Rechecks:
+    """Pending re-checks on an event loop, at most one per key; `schedule` may be called from any thread."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, executor: Executor | None = None, delay: float = LOOK_AGAIN_SECONDS
+    ) -> None:
+        self._loop = loop
+        self._executor = executor
+        self._delay = delay
+        self._pending: dict[str, asyncio.TimerHandle] = {}  # only touched on the loop
+
+    def schedule(self, key: str, look: Callable[[], None]) -> None:
+        """Run `look` (blocking, in the executor) after the delay, unless a re-check for `key` is pending."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._add, key, look)
+
+    def cancel_all(self) -> None:
+        """Drop every pending re-check (when the operator stops); call it on the loop."""
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
+
+    def _add(self, key: str, look: Callable[[], None]) -> None:
+        if key not in self._pending:
+            self._pending[key] = self._loop.call_later(self._delay, self._run, key, look)
+
+    def _run(self, key: str, look: Callable[[], None]) -> None:
+        self._pending.pop(key, None)
+        self._loop.run_in_executor(self._executor, look)

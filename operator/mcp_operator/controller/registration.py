@@ -1,0 +1,50 @@
+"""The kopf handlers: importing this module registers them (`mcp-operator run` does). Each is thin.
+
+No timers, daemons or deletion handlers: kopf would put a finalizer on every McpServer, and with the operator
+uninstalled an McpServer (or its namespace) could then never be deleted. Children go by garbage collection
+(owner references); drift is repaired from the children's own events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from mcp_operator.api import GROUP, PLURAL, VERSION
+from mcp_operator.controller import child_events, reconcile, setup
+from mcp_operator.metrics import forget
+from mcp_operator.names import MANAGED_BY
+
+CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.startup()
+async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    setup.start(settings, memo)
+
+
+@kopf.on.cleanup()
+async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    setup.stop(memo)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    patch.status.update(reconcile.reconcile(setup.state_of(memo), body))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_server_event(name: str, namespace: str | None, type: str, **_: Any) -> None:
+    """Drops a deleted McpServer's metrics."""
+    if type == "DELETED" and namespace:
+        forget(namespace, name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
+@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
+@kopf.on.event("", "v1", "services", labels=CHILDREN)
+def on_child_event(body: kopf.Body, type: str, memo: kopf.Memo, **_: Any) -> None:
+    child_events.on_child_event(setup.state_of(memo), body, type)

@@ -1,0 +1,125 @@
+"""The composition root: the one place where the runtime's parts are built and wired, from the settings and
+the user's app. Everything below it receives what it needs; nothing else constructs a part of another."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from mcp_runtime.backends import SessionBackend
+from mcp_runtime.backends.memory import MemoryBackend
+from mcp_runtime.lifecycle import Lifecycle
+from mcp_runtime.metrics import RuntimeMetrics
+from mcp_runtime.redis_store.backend import RedisBackend
+from mcp_runtime.redis_store.bus import RedisSubscriptionBus
+from mcp_runtime.redis_store.client import redis_client
+from mcp_runtime.redis_store.events import RedisEvents
+from mcp_runtime.router import RuntimeApp
+from mcp_runtime.sdk import fastmcp_state
+from mcp_runtime.sdk.loading import LoadedApp
+from mcp_runtime.sdk.request_state import use_request_state_keys
+from mcp_runtime.sessions.events import LocalEvents, SessionEvents
+from mcp_runtime.sessions.expiry import Expiry
+from mcp_runtime.sessions.live import LiveSessions
+from mcp_runtime.sessions.manager import SessionManager
+from mcp_runtime.sessions.relay import Relay, standalone_sink
+from mcp_runtime.sessions.streams import LocalStreamHub
+from mcp_runtime.settings import RuntimeSettings
+from mcp_runtime.web.guard import RequestGuard, load_tokens
+
+logger = logging.getLogger(__name__)
+
+Service = Callable[..., Coroutine[Any, Any, None]]
+
+
+def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp") -> RuntimeApp:
+    """The runtime's ASGI application serving `app` at `path`, configured by `settings`."""
+    metrics = RuntimeMetrics()
+    lifecycle = Lifecycle()
+    backend, events, services = _store(app, settings, metrics)
+    keys = settings.all_request_state_keys()
+    if keys:
+        use_request_state_keys(app.server, app.name, keys, settings.request_state_ttl_seconds)
+    if app.holder is not None and fastmcp_state.install(app.holder, backend):
+        logger.info("FastMCP session state kept by the %s session backend", backend.name)
+    tokens = load_tokens(settings.auth_token_file) if settings.auth_token_file else None
+    guard = RequestGuard(
+        allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
+    )
+    hub = LocalStreamHub()
+    live = LiveSessions(
+        app.server,
+        json_response=settings.json_response,
+        idle_seconds=settings.transport_idle_seconds,
+        watch=events.watch,
+        unwatch=events.unwatch,
+        standalone=standalone_sink(events),
+        on_count=metrics.transports_live.set,
+    )
+    relay = Relay(events, hub, live, metrics)
+    expiry = Expiry(
+        backend,
+        live,
+        hub,
+        relay,
+        metrics,
+        sweep_interval=settings.sweep_interval_seconds,
+        stream_check_interval=settings.stream_check_seconds,
+    )
+    manager = SessionManager(
+        app.server,
+        settings,
+        backend=backend,
+        metrics=metrics,
+        lifecycle=lifecycle,
+        events=events,
+        hub=hub,
+        live=live,
+        relay=relay,
+        expiry=expiry,
+        services=services,
+    )
+    return RuntimeApp(
+        settings, metrics=metrics, lifecycle=lifecycle, backend=backend, guard=guard, manager=manager, path=path
+    )
+
+
+def _store(
+    app: LoadedApp, settings: RuntimeSettings, metrics: RuntimeMetrics
+) -> tuple[SessionBackend, SessionEvents, list[Service]]:
+    """The session backend, the session events between replicas, and the background services they need."""
+    if settings.session_backend != "redis":
+        memory = MemoryBackend(
+            session_ttl=settings.session_ttl_seconds,
+            max_sessions=settings.max_sessions,
+            max_sessions_per_client=settings.max_sessions_per_client,
+        )
+        return memory, LocalEvents(), []
+    client = redis_client(settings)
+    backend = RedisBackend(
+        client,
+        key_prefix=settings.redis_key_prefix,
+        session_ttl=settings.session_ttl_seconds,
+        max_sessions=settings.max_sessions,
+        max_sessions_per_client=settings.max_sessions_per_client,
+        replica_name=settings.replica_name,
+        timeout=settings.redis_timeout_seconds,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout=settings.redis_wait_timeout_seconds,
+        on_unreplicated=metrics.writes_unreplicated.inc,
+    )
+    events = RedisEvents(
+        client,
+        key_prefix=settings.redis_key_prefix,
+        log_length=settings.event_log_length,
+        log_ttl=settings.session_ttl_seconds,
+        timeout=settings.redis_timeout_seconds,
+    )
+    services: list[Service] = []
+    if app.mcpserver is not None:
+        bus = RedisSubscriptionBus.install(
+            app.mcpserver, client, settings.redis_key_prefix, settings.redis_timeout_seconds
+        )
+        services.append(bus.relay)
+    return backend, events, services

@@ -1,0 +1,327 @@
+"""The MCP endpoint's router: both protocol eras, and handshake-era sessions on top of a session backend.
+
+The SDK keeps a session as a live transport in a per-process dict. Here a session is a record in the backend
+(what initialize negotiated, the owner, timestamps), written whole once initialize has succeeded; the live
+transport is a cache of it (`live.py`), the other replicas are told what they must know (`relay.py`), and
+sessions that end without a DELETE are found by `expiry.py`.
+
+Each handshake-era POST body is parsed once (`web/messages.py`) and routed on its JSON-RPC shape: initialize
+opens a session, a request or notification is served by the session's live transport, an answer to a
+server-to-client request goes to the replica that asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+import anyio
+from mcp.server.lowlevel.server import Server
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimitReached, SessionRecord
+from mcp_runtime.lifecycle import Lifecycle
+from mcp_runtime.metrics import RuntimeMetrics
+from mcp_runtime.sdk.surface import handle_modern_request
+from mcp_runtime.sessions.events import SessionEvents
+from mcp_runtime.sessions.expiry import Expiry
+from mcp_runtime.sessions.live import NO_TRANSPORT_CHECKS, LiveSession, LiveSessions, SessionGone
+from mcp_runtime.sessions.relay import Relay
+from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy
+from mcp_runtime.settings import RuntimeSettings
+from mcp_runtime.web.errors import error_response, service_unavailable, session_not_found
+from mcp_runtime.web.guard import Principal
+from mcp_runtime.web.head import RequestHead
+from mcp_runtime.web.messages import BadMessage, Incoming, parse
+from mcp_runtime.web.sends import HeldUntilStored, JsonRpcRefusals, duplicate_request
+from mcp_runtime.web.sse import serve_sse
+
+logger = logging.getLogger(__name__)
+
+# What this runtime hands out as SSE event ids (Redis stream ids): anything else in Last-Event-ID is malformed.
+_EVENT_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+# What a session id may be at all (the SDK transport refuses other characters).
+_SESSION_ID = re.compile(r"[\x21-\x7e]{1,256}")
+
+
+class SessionManager:
+    """Serves the MCP endpoint for one MCP server: handshake-era sessions and modern-era requests."""
+
+    def __init__(
+        self,
+        server: Server[Any],
+        settings: RuntimeSettings,
+        *,
+        backend: SessionBackend,
+        metrics: RuntimeMetrics,
+        lifecycle: Lifecycle,
+        events: SessionEvents,
+        hub: LocalStreamHub,
+        live: LiveSessions,
+        relay: Relay,
+        expiry: Expiry,
+        services: Sequence[Callable[..., Coroutine[Any, Any, None]]] = (),
+    ) -> None:
+        self.server = server
+        self.backend = backend
+        self.metrics = metrics
+        self.lifecycle = lifecycle
+        self.json_response = settings.json_response
+        self.retry_after = settings.retry_after_seconds
+        self.stream_keepalive_seconds = settings.stream_keepalive_seconds
+        self.events = events
+        self.hub = hub
+        self.live = live
+        self.relay = relay
+        self.expiry = expiry
+        self.services = list(services)  # background tasks of the runtime, run while the manager runs
+        self._lifespan_state: Any = None
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        async with self.server.lifespan(self.server) as lifespan_state, anyio.create_task_group() as tg:
+            self._lifespan_state = lifespan_state
+            self.live.bind(tg, lifespan_state)
+            await tg.start(self.relay.run)
+            for service in self.services:
+                await tg.start(service)
+            await tg.start(self.expiry.run)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                self.live.bind(None)
+
+    @property
+    def live_count(self) -> int:
+        return len(self.live)
+
+    async def sweep(self) -> int:
+        return await self.expiry.sweep()
+
+    # Routing
+
+    async def handle(
+        self, head: RequestHead, scope: Scope, receive: Receive, send: Send, body: bytes, principal: Principal
+    ) -> None:
+        """Serve one request to the MCP endpoint (headers already checked, body already read whole)."""
+        if head.modern:
+            await handle_modern_request(
+                self.server,
+                NO_TRANSPORT_CHECKS,
+                self.json_response,
+                self._lifespan_state,
+                scope,
+                receive,
+                JsonRpcRefusals(send),
+            )
+            return
+        session_id = head.session_id
+        if session_id is not None and not _SESSION_ID.fullmatch(session_id):
+            await session_not_found()(scope, receive, send)  # no session was ever given such an id
+            return
+        if head.method == "POST":
+            try:
+                incoming = parse(body)
+            except BadMessage as bad:
+                await error_response(400, bad.message, code=bad.code)(scope, receive, send)
+                return
+            if session_id is None:
+                await self._open_session(incoming, scope, receive, send, principal)
+            elif incoming.is_answer:
+                await self._answer(session_id, incoming, scope, receive, send, principal)
+            else:
+                await self._serve_session(session_id, incoming, scope, receive, send, principal)
+        elif session_id is None:
+            await error_response(400, "Bad Request: Missing session ID")(scope, receive, send)
+        elif head.method == "DELETE":
+            await self._delete_session(session_id, scope, receive, send, principal)
+        else:
+            await self._serve_get_stream(session_id, head, scope, receive, send, principal)
+
+    # Opening a session
+
+    async def _open_session(
+        self, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        if not (incoming.is_request and incoming.method == "initialize"):
+            await error_response(400, "Bad Request: Missing session ID")(scope, receive, send)
+            return
+        if self.lifecycle.draining:
+            self.metrics.rejected("draining")
+            await service_unavailable("Server is shutting down; open the session on another replica", self.retry_after)(
+                scope, receive, send
+            )
+            return
+        session_id = uuid.uuid4().hex
+        established = False
+
+        async def admit(live: LiveSession) -> Response | None:
+            """Store the session whole, before the initialize result reaches the client; or a refusal."""
+            nonlocal established
+            connection = live.connection
+            if connection is None or connection.client_params is None:
+                return None  # initialize itself failed: its error goes out, and nothing is stored
+            now = time.monotonic()
+            record = SessionRecord(
+                session_id,
+                who.client_key,
+                who.owner,
+                now,
+                now,
+                protocol_version=connection.protocol_version,
+                client_params=connection.client_params.model_dump_json(by_alias=True, exclude_none=True),
+            )
+            try:
+                await self.backend.admit(record)
+            except SessionLimitReached as refused:
+                self.metrics.rejected(f"{refused.scope}_limit")
+                logger.warning("refused a new session: %s", refused)
+                return service_unavailable(str(refused), self.retry_after)
+            except BackendUnavailable as error:
+                self.metrics.rejected("backend_unavailable")
+                with contextlib.suppress(Exception):
+                    await self.backend.delete(session_id)  # in case the admission was applied after all
+                return service_unavailable(f"Session store unavailable: {error}", self.retry_after)
+            except Exception as error:  # never a cut connection: the client can retry
+                logger.exception("could not store a new session")
+                self.metrics.rejected("backend_error")
+                return service_unavailable(f"Session store failed: {type(error).__name__}", self.retry_after)
+            established = True
+            return None
+
+        live = await self.live.open(session_id, who.owner)
+        try:
+            held = HeldUntilStored(scope, receive, send, lambda: admit(live))
+            await live.transport.handle_request(scope, receive, held)
+            if not established:
+                self.live.retire(session_id)
+        finally:
+            self.live.release(live)
+        if established:
+            self.metrics.sessions_created.inc()
+            with contextlib.suppress(BackendUnavailable):
+                self.metrics.sessions_active.set(await self.backend.count())
+            logger.info("session opened", extra={"session": session_id})
+
+    # Serving a session
+
+    async def _serve_session(
+        self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        built = False
+
+        async def load() -> SessionRecord | None:
+            nonlocal built
+            built = True
+            return await self.backend.get(session_id)
+
+        try:
+            live = await self.live.acquire(session_id, load)
+        except SessionGone:
+            await session_not_found()(scope, receive, send)
+            return
+        try:
+            if live.owner != who.owner:
+                await session_not_found()(scope, receive, send)
+                return
+            if built:
+                self.metrics.sessions_restored.inc()
+            elif not await self.backend.touch(session_id):  # expired or deleted underneath us
+                self.relay.drop_local(session_id)
+                await session_not_found()(scope, receive, send)
+                return
+            await self._serve_live(live, incoming, scope, receive, send)
+        finally:
+            self.live.release(live)
+
+    async def _serve_live(
+        self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        key = incoming.request_key
+        if key is not None:
+            if key in live.request_keys:
+                await duplicate_request(incoming)(scope, receive, send)
+                return
+            live.request_keys.add(key)
+        try:
+            await live.transport.handle_request(scope, receive, send)
+        finally:
+            if key is not None:
+                live.request_keys.discard(key)
+
+    async def _answer(
+        self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        """The client's answer to a server-to-client request: to the live transport whose tool asked."""
+        answer_id = incoming.id
+        if answer_id is None or self.live.asked_here(answer_id):
+            await self._serve_session(session_id, incoming, scope, receive, send, who)
+            return
+        record = await self.backend.get(session_id)
+        if record is None or record.owner != who.owner or record.protocol_version is None:
+            await session_not_found()(scope, receive, send)
+            return
+        assert incoming.answer is not None
+        await self.relay.forward_answer(session_id, incoming.answer)
+        await Response(status_code=202)(scope, receive, send)
+
+    async def _delete_session(
+        self, session_id: str, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        record = await self.backend.get(session_id)
+        if record is None or record.owner != who.owner:
+            await session_not_found()(scope, receive, send)
+            return
+        # Gone from the store before the answer goes out, so no replica can bring the session back; calls in
+        # flight finish (their transport ends when they are done).
+        await self.backend.delete(session_id)
+        await self.relay.end(session_id)
+        self.metrics.sessions_deleted.inc()
+        with contextlib.suppress(BackendUnavailable):
+            self.metrics.sessions_active.set(await self.backend.count())
+        logger.info("session deleted", extra={"session": session_id})
+        await Response(status_code=200)(scope, receive, send)
+
+    # GET streams
+
+    async def _serve_get_stream(
+        self, session_id: str, head: RequestHead, scope: Scope, receive: Receive, send: Send, who: Principal
+    ) -> None:
+        accept = (head.accept or "").lower()
+        if "text/event-stream" not in accept and "text/*" not in accept and "*/*" not in accept:
+            await error_response(406, "Not Acceptable: Client must accept text/event-stream")(scope, receive, send)
+            return
+        last_event_id = head.last_event_id
+        if last_event_id is not None and not _EVENT_ID.fullmatch(last_event_id.strip()):
+            await error_response(400, f"Bad Request: malformed Last-Event-ID {last_event_id[:64]!r}")(
+                scope, receive, send
+            )
+            return
+        record = await self.backend.get(session_id)
+        if record is None or record.owner != who.owner or record.protocol_version is None:
+            await session_not_found()(scope, receive, send)
+            return
+        try:
+            subscription = self.hub.subscribe(session_id)
+            messages = subscription.__enter__()
+        except StreamBusy:
+            await error_response(409, "Conflict: Only one SSE stream is allowed per session")(scope, receive, send)
+            return
+        try:
+            await self.events.watch(session_id)
+            try:
+                # Watch first, then read the log: nothing published in between is lost (duplicates are skipped).
+                replayed = await self.events.replay(session_id, last_event_id.strip()) if last_event_id else []
+                await serve_sse(messages, session_id, self.stream_keepalive_seconds, receive, send, replayed)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.events.unwatch(session_id)
+        finally:
+            subscription.__exit__(None, None, None)

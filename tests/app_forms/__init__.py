@@ -1,1 +1,0 @@
-"""MCP apps in every form `mcp-runtime serve --app` accepts, for the tests of issue 12's app loading."""

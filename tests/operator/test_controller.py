@@ -1,0 +1,143 @@
+"""The reconcile steps and the routing of child events, against an in-memory API server (no cluster)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+
+from mcp_operator.config import OperatorSettings
+from mcp_operator.controller import child_events, reconcile
+from mcp_operator.controller.rechecks import Rechecks
+from mcp_operator.controller.setup import OperatorState
+from mcp_operator.desired import ChildRef
+from mcp_operator.kube import Kube
+from mcp_operator.redis_probe import Topology
+
+Key = tuple[str, str, str, str]
+
+
+class MemoryKube:
+    """The few calls the controller makes, on a dict; a workload is ready as soon as it is applied."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.applied: list[str] = []
+        self.statuses: list[dict[str, Any]] = []
+        self._uids = itertools.count(1)
+
+    def _key(self, manifest: dict[str, Any]) -> Key:
+        meta = manifest["metadata"]
+        return manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"]
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        found = self.objects.get((api_version, kind, name, namespace))
+        return copy.deepcopy(found) if found else None
+
+    def create_if_absent(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        if self._key(manifest) not in self.objects:
+            self.apply(manifest)
+        return copy.deepcopy(self.objects[self._key(manifest)])
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.applied.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+        old = self.objects.get(self._key(manifest))
+        new = copy.deepcopy(manifest)
+        new["metadata"]["uid"] = old["metadata"]["uid"] if old else f"uid-{next(self._uids)}"
+        generation = old["metadata"]["generation"] if old else 0
+        new["metadata"]["generation"] = generation + (old is None or old.get("spec") != manifest.get("spec"))
+        if manifest["kind"] == "Deployment":
+            n = manifest["spec"].get("replicas", 1)
+            new["status"] = {"observedGeneration": new["metadata"]["generation"]} | dict.fromkeys(
+                ["replicas", "readyReplicas", "availableReplicas", "updatedReplicas"], n
+            )
+        if manifest["kind"] == "StatefulSet":
+            new["status"] = {"readyReplicas": manifest["spec"]["replicas"]}
+        self.objects[self._key(manifest)] = new
+        return copy.deepcopy(new)
+
+    def has_default_storage_class(self) -> bool:
+        return False
+
+    def delete(self, ref: ChildRef, namespace: str, owner_uid: str) -> bool:
+        return self.objects.pop((ref.api_version, ref.kind, ref.name, namespace), None) is not None
+
+    def patch_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+        self.objects[(api_version, kind, name, namespace)]["status"] = copy.deepcopy(status)
+
+
+class NoLoop:
+    """Rechecks' view of a loop: records what would be looked at again."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def is_closed(self) -> bool:
+        return False
+
+    def call_soon_threadsafe(self, add: Callable[..., None], key: str, look: Callable[[], None]) -> None:
+        self.keys.append(key)
+
+
+def make_state(kube: MemoryKube, loop: NoLoop) -> OperatorState:
+    return OperatorState(kube=cast(Kube, kube), settings=OperatorSettings(), rechecks=Rechecks(cast(Any, loop)))
+
+
+def mcp_server(kube: MemoryKube, spec: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "apiVersion": "mcpfleet.dev/v1alpha1",
+        "kind": "McpServer",
+        "metadata": {"name": "demo", "namespace": "team-a", "uid": "owner-uid", "generation": 1},
+        "spec": spec,
+    }
+    kube.objects[("mcpfleet.dev/v1alpha1", "McpServer", "demo", "team-a")] = body
+    return body
+
+
+def test_a_reconcile_applies_the_children_and_reports_them_ready() -> None:
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    status = reconcile.reconcile(state, mcp_server(kube, {"replicas": 2, "sessions": {"backend": "redis"}}))
+    assert {"Secret/demo-request-state", "Secret/demo-redis-auth", "StatefulSet/demo-redis", "Deployment/demo"} <= set(
+        kube.applied
+    )
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Ready"] == ("True", "Ready") and conditions["RedisReady"] == ("True", "Ready")
+    deployment = kube.get("apps/v1", "Deployment", "demo", "team-a")
+    assert deployment is not None and deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert state.applied_generations[deployment["metadata"]["uid"]] == 1
+
+
+def test_our_own_echo_refreshes_the_status_and_a_deleted_child_comes_back() -> None:
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    reconcile.reconcile(state, mcp_server(kube, {}))
+    deployment = kube.get("apps/v1", "Deployment", "demo", "team-a")
+    assert deployment is not None
+    kube.applied.clear()
+    child_events.on_child_event(state, deployment, "MODIFIED")
+    assert not kube.applied and len(kube.statuses) == 1  # the status only, written once
+    child_events.on_child_event(state, deployment, "MODIFIED")
+    assert len(kube.statuses) == 1  # unchanged: nothing written
+    del kube.objects[("apps/v1", "Deployment", "demo", "team-a")]
+    child_events.on_child_event(state, deployment, "DELETED")
+    assert "Deployment/demo" in kube.applied and kube.get("apps/v1", "Deployment", "demo", "team-a")
+    assert not loop.keys
+
+
+def test_an_unsettled_redis_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconcile, "ask_sentinels", lambda owner, password: Topology("demo-redis-0", 2, 1))
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    spec = {"sessions": {"backend": "redis"}, "redis": {"highAvailability": {"enabled": True}}}
+    reconcile.reconcile(state, mcp_server(kube, spec))
+    data = kube.get("apps/v1", "StatefulSet", "demo-redis", "team-a")
+    assert data is not None
+    child_events.on_child_event(state, data, "MODIFIED")
+    assert loop.keys == [data["metadata"]["uid"]]
+    redis_ready = next(c for c in kube.statuses[-1]["conditions"] if c["type"] == "RedisReady")
+    assert redis_ready["reason"] == "ReplicasOutOfSync"
