@@ -13,7 +13,7 @@ KINDCHECK := $(CACHE)/kindcheck-$(shell sed -n 's/^KIND_VERSION=//p' e2e/cluster
 SHELL_SCRIPTS := .ci/run $(shell git ls-files '*.sh' 2>/dev/null || find . -name '*.sh' -not -path './.venv/*')
 CHART := charts/mcp-fleet
 
-.PHONY: help venv test-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
+.PHONY: help venv test-packages bench-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
 
 help:
 	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt) and run them"
@@ -77,7 +77,12 @@ fmt: venv
 run: venv
 	$(BIN)/mcp-runtime serve --app mcp_runtime.examples.demo:app --host 127.0.0.1 --port $(PORT)
 
-bench: venv
+# What the benchmarks run beside Python: wrk (the load generator), installed like the test packages.
+BENCH_PACKAGES := wrk redis-server
+bench-packages:
+	@$(MAKE) --no-print-directory test-packages TEST_PACKAGES="$(BENCH_PACKAGES)"
+
+bench: venv bench-packages
 	$(BIN)/python -m bench.runtime_bench
 	$(BIN)/python -m bench.redis_bench
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from mcp_runtime.backends import SessionBackend
@@ -15,6 +16,7 @@ from mcp_runtime.redis_store.backend import RedisBackend
 from mcp_runtime.redis_store.bus import RedisSubscriptionBus
 from mcp_runtime.redis_store.client import redis_client
 from mcp_runtime.redis_store.events import RedisEvents
+from mcp_runtime.redis_store.failover import follow_switches
 from mcp_runtime.router import RuntimeApp
 from mcp_runtime.sdk import fastmcp_state
 from mcp_runtime.sdk.loading import LoadedApp
@@ -94,6 +96,7 @@ def _store(
             session_ttl=settings.session_ttl_seconds,
             max_sessions=settings.max_sessions,
             max_sessions_per_client=settings.max_sessions_per_client,
+            on_expired=metrics.sessions_expired.inc,
         )
         return memory, LocalEvents(), []
     client = redis_client(settings)
@@ -107,7 +110,9 @@ def _store(
         timeout=settings.redis_timeout_seconds,
         wait_replicas=settings.redis_wait_replicas,
         wait_timeout=settings.redis_wait_timeout_seconds,
+        refuse_unreplicated=settings.redis_unreplicated == "refuse",
         on_unreplicated=metrics.writes_unreplicated.inc,
+        on_expired=metrics.sessions_expired.inc,
     )
     events = RedisEvents(
         client,
@@ -117,6 +122,8 @@ def _store(
         timeout=settings.redis_timeout_seconds,
     )
     services: list[Service] = []
+    if settings.redis_sentinel_master is not None:
+        services.append(partial(follow_switches, client, settings.redis_sentinel_master))
     if app.mcpserver is not None:
         bus = RedisSubscriptionBus.install(
             app.mcpserver, client, settings.redis_key_prefix, settings.redis_timeout_seconds

@@ -45,12 +45,20 @@ class RuntimeSettings(BaseSettings):
     redis_wait_replicas: int = Field(
         0,
         ge=0,
-        description="Opening a session and creating a handle wait (Redis WAIT) until this many replicas hold the "
-        "write, so a failover right after cannot lose it; 0 does not wait. A replica that does not answer within "
-        "MCP_REDIS_WAIT_TIMEOUT_SECONDS does not fail the request (it is counted in a metric).",
+        description="Every write that changes what a client is told (opening or deleting a session, session state, "
+        "handles, app state) waits (Redis WAIT, on the same connection) until this many replicas hold it, so a "
+        "failover right after cannot lose it; 0 does not wait. MCP_REDIS_UNREPLICATED says what happens when "
+        "fewer replicas answer within MCP_REDIS_WAIT_TIMEOUT_SECONDS.",
     )
     redis_wait_timeout_seconds: float = Field(
         0.1, gt=0, description="The longest a write waits for MCP_REDIS_WAIT_REPLICAS replicas."
+    )
+    redis_unreplicated: Literal["accept", "refuse"] = Field(
+        "accept",
+        description="A write that fewer than MCP_REDIS_WAIT_REPLICAS replicas hold in time: `accept` answers as "
+        "usual (availability first; a failover may still lose it; counted in "
+        "mcp_runtime_redis_writes_unreplicated_total), `refuse` answers 503 with Retry-After (durability first: "
+        "no answer that a failover could take back; the write may still have been applied on the primary).",
     )
     redis_password_file: Path | None = Field(
         None, description="A file holding the Redis password (used when the URL carries none)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,16 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, *, session_ttl: float, max_sessions: int, max_sessions_per_client: int) -> None:
+    def __init__(
+        self,
+        *,
+        session_ttl: float,
+        max_sessions: int,
+        max_sessions_per_client: int,
+        on_expired: Callable[[int], None] = lambda _: None,
+    ) -> None:
         self.session_ttl = session_ttl
+        self.on_expired = on_expired
         self.max_sessions = max_sessions
         self.max_sessions_per_client = max_sessions_per_client
         self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()
@@ -56,7 +65,7 @@ class MemoryBackend:
     # ones are always at the front and purging them costs only what they are.
 
     def _purge(self, now: float) -> None:
-        """Release the slots of expired sessions at once; the sweeper reports them later."""
+        """Release the slots of expired sessions at once and count them; the sweeper ends what replicas hold."""
         while self._sessions:
             session_id, record = next(iter(self._sessions.items()))
             if now - record.last_seen <= self.session_ttl:
@@ -64,6 +73,7 @@ class MemoryBackend:
             del self._sessions[session_id]
             self._release_client_slot(record.client_key)
             self._expired.append(session_id)
+            self.on_expired(1)
 
     def _live(self, session_id: str, now: float) -> SessionRecord | None:
         record = self._sessions.get(session_id)

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from mcp_runtime.backends.base import (
     BackendUnavailable,
@@ -30,11 +31,13 @@ from mcp_runtime.redis_store.scripts import (
     COUNT,
     DELETE,
     GROWS,
+    HANDLE_CREATE,
     HANDLE_DELETE,
     HANDLE_GET,
     HANDLE_INCREMENT,
     HANDLE_SET,
     KEEPS,
+    STATE_DELETE,
     STATE_INCREMENT,
     STATE_SET,
     SWEEP,
@@ -64,13 +67,17 @@ class RedisBackend:
         timeout: float | None = None,
         wait_replicas: int = 0,
         wait_timeout: float = 0.1,
+        refuse_unreplicated: bool = False,
         on_unreplicated: Callable[[], None] = lambda: None,
+        on_expired: Callable[[int], None] = lambda _: None,
     ) -> None:
         self.redis = client
         self.timeout = timeout
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = max(1, int(wait_timeout * 1000))
+        self.refuse_unreplicated = refuse_unreplicated
         self.on_unreplicated = on_unreplicated
+        self.on_expired = on_expired
         self.keys = RedisKeys(key_prefix)
         self.ttl_ms = int(session_ttl * 1000)
         self.max_sessions = max_sessions
@@ -88,6 +95,8 @@ class RedisBackend:
         self._handle_increment = r.register_script(GROWS + HANDLE_INCREMENT)
         self._handle_set = r.register_script(GROWS + HANDLE_SET)
         self._handle_delete = r.register_script(KEEPS + HANDLE_DELETE)
+        self._handle_create = r.register_script(GROWS + HANDLE_CREATE)
+        self._state_delete = r.register_script(KEEPS + STATE_DELETE)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         return await call(awaitable, self.timeout)
@@ -106,16 +115,44 @@ class RedisBackend:
     async def close(self) -> None:
         await close(self.redis)
 
-    async def _replicated(self, pipe: Any) -> list[Any]:
-        """Run the pipeline, then (on the same connection) WAIT for MCP_REDIS_WAIT_REPLICAS replicas."""
-        if self.wait_replicas:
+    async def _write(self, command: Callable[[Any], Any]) -> Any:
+        """One write that changes what a client is told: `command(client)` on the Redis client, or, with
+        MCP_REDIS_WAIT_REPLICAS, queued in a pipeline and followed on the same connection by WAIT for that many
+        replicas.
+
+        A write fewer replicas hold in time is counted, and with MCP_REDIS_UNREPLICATED=refuse answered as the
+        store being unavailable (503): the client is never told of a write a failover could take back.
+        """
+        if not self.wait_replicas:
+            return await self._call(command(self.redis))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            command(pipe)
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-        results: list[Any] = await self._call(pipe.execute())
-        if self.wait_replicas:
-            acknowledged = results.pop()
-            if int(acknowledged) < self.wait_replicas:
-                self.on_unreplicated()
-        return results
+            result, acknowledged = await self._call(pipe.execute())
+        if int(acknowledged) < self.wait_replicas:
+            self.on_unreplicated()
+            if self.refuse_unreplicated:
+                raise BackendUnavailable(
+                    f"redis: the write reached {acknowledged} of {self.wait_replicas} replicas within "
+                    f"{self.wait_timeout_ms} ms (MCP_REDIS_UNREPLICATED=refuse)"
+                )
+        return result
+
+    async def _script(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """A Lua script that writes, through `_write`. In a pipeline it is sent as EVALSHA by hand (redis-py
+        would first ask SCRIPT EXISTS, one more round trip per call); a primary that lacks it (NOSCRIPT: the
+        script did not run) is given it and asked again."""
+        if not self.wait_replicas:
+            return await self._call(script(keys=keys, args=args))
+
+        def evalsha(pipe: Any) -> Any:
+            return pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+        try:
+            return await self._write(evalsha)
+        except NoScriptError:
+            await self._call(self.redis.script_load(script.script))
+            return await self._write(evalsha)
 
     async def ready(self) -> bool:
         """Redis answers and takes writes (a full Redis or a read-only replica fails this, not only PING)."""
@@ -139,12 +176,7 @@ class RedisBackend:
             record.protocol_version or "",
             record.client_params or "",
         ]
-        if self.wait_replicas:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                await self._admit(keys=keys, args=args, client=pipe)
-                [refused] = await self._replicated(pipe)
-        else:
-            refused = await self._call(self._admit(keys=keys, args=args))
+        refused = await self._script(self._admit, keys, args)
         if refused == 1:
             raise SessionLimitReached("server", self.max_sessions)
         if refused == 2:
@@ -182,10 +214,12 @@ class RedisBackend:
 
     async def delete(self, session_id: str) -> bool:
         keys = [self.keys.sessions, *self.keys.session_keys(session_id)]
-        return bool(await self._call(self._delete(keys=keys, args=[session_id, self.keys.client_prefix])))
+        return bool(await self._script(self._delete, keys, [session_id, self.keys.client_prefix]))
 
     async def sweep(self) -> list[str]:
         expired: list[str] = await self._call(self._sweep(keys=[self.keys.sessions]))
+        if expired:
+            self.on_expired(len(expired))
         return list(expired)
 
     async def count(self) -> int:
@@ -204,18 +238,20 @@ class RedisBackend:
 
     async def state_set(self, session_id: str, key: str, value: Any) -> None:
         keys = [self.keys.record(session_id), self.keys.state(session_id)]
-        if not await self._call(self._state_set(keys=keys, args=[key, json.dumps(value)])):
+        if not await self._script(self._state_set, keys, [key, json.dumps(value)]):
             raise SessionNotFound(session_id)
 
     async def state_increment(self, session_id: str, key: str, by: int) -> int:
         keys = [self.keys.record(session_id), self.keys.state(session_id)]
-        found, value = await self._call(self._state_increment(keys=keys, args=[key, by]))
+        found, value = await self._script(self._state_increment, keys, [key, by])
         if not found:
             raise SessionNotFound(session_id)
         return int(value)
 
     async def state_delete(self, session_id: str, key: str) -> None:
-        await self._call(self.redis.hdel(self.keys.state(session_id), key))  # type: ignore[misc]
+        keys = [self.keys.record(session_id), self.keys.state(session_id)]
+        if not await self._script(self._state_delete, keys, [key]):
+            raise SessionNotFound(session_id)
 
     # App state
 
@@ -224,7 +260,7 @@ class RedisBackend:
         return None if value is None else json.loads(value)
 
     async def shared_set(self, key: str, value: Any) -> None:
-        await self._call(self.redis.set(self.keys.app(key), json.dumps(value)))
+        await self._write(lambda r: r.set(self.keys.app(key), json.dumps(value)))
 
     # Key-value state
 
@@ -234,21 +270,19 @@ class RedisBackend:
 
     async def kv_put(self, key: str, value: Any, ttl: float | None) -> None:
         px = max(1, int(ttl * 1000)) if ttl else None
-        await self._call(self.redis.set(self.keys.kv(key), json.dumps(value), px=px))
+        await self._write(lambda r: r.set(self.keys.kv(key), json.dumps(value), px=px))
 
     async def kv_delete(self, key: str) -> bool:
-        return bool(await self._call(self.redis.delete(self.keys.kv(key))))
+        return bool(await self._write(lambda r: r.delete(self.keys.kv(key))))
 
     # Handles
 
     async def handle_create(self, handle: str, owner: str | None, data: dict[str, Any], ttl: float) -> None:
         ttl_ms = int(ttl * 1000)
-        mapping: dict[str | bytes | int | float, str | bytes | int | float] = {"o": _owner(owner), "t": ttl_ms}
-        mapping.update({f"d:{k}": json.dumps(v) for k, v in data.items()})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.handle(handle), mapping=mapping)  # type: ignore[arg-type]
-            pipe.pexpire(self.keys.handle(handle), ttl_ms)
-            await self._replicated(pipe)
+        args: list[Any] = [ttl_ms, "o", _owner(owner), "t", ttl_ms]
+        for k, v in data.items():
+            args += [f"d:{k}", json.dumps(v)]
+        await self._script(self._handle_create, [self.keys.handle(handle)], args)
 
     async def handle_get(self, handle: str, owner: str | None) -> dict[str, Any]:
         flat = await self._call(self._handle_get(keys=[self.keys.handle(handle)], args=[_owner(owner)]))
@@ -261,14 +295,12 @@ class RedisBackend:
         args: list[Any] = [_owner(owner)]
         for k, v in data.items():
             args += [k, json.dumps(v)]
-        if not await self._call(self._handle_set(keys=[self.keys.handle(handle)], args=args)):
+        if not await self._script(self._handle_set, [self.keys.handle(handle)], args):
             raise HandleError(handle)
 
     async def handle_increment(self, handle: str, owner: str | None, key: str, by: int) -> int:
         try:
-            result = await self._call(
-                self._handle_increment(keys=[self.keys.handle(handle)], args=[_owner(owner), key, by])
-            )
+            result = await self._script(self._handle_increment, [self.keys.handle(handle)], [_owner(owner), key, by])
         except ResponseError as error:
             raise ValueError(f"{key} of handle {handle[:64]} is not an integer") from error
         if not result:
@@ -276,5 +308,5 @@ class RedisBackend:
         return int(result[0])
 
     async def handle_delete(self, handle: str, owner: str | None) -> None:
-        if not await self._call(self._handle_delete(keys=[self.keys.handle(handle)], args=[_owner(owner)])):
+        if not await self._script(self._handle_delete, [self.keys.handle(handle)], [_owner(owner)]):
             raise HandleError(handle)

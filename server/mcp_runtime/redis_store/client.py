@@ -2,7 +2,8 @@
 
 With Sentinels the client is redis-py's own (`Sentinel.master_for`): every new connection asks the Sentinels
 for the primary, a connection still on a primary that was demoted fails its command with READONLY and is
-dropped, and the pool's idle connections are closed when the primary's address changes. What is ours is only
+dropped, and the pool's idle connections are closed when the primary's address changes; `failover.py` adds a
+role check on every new connection and follows the Sentinels' `+switch-master` announcements. What is ours is only
 the wiring: the URL's credentials, database and TLS for both the data nodes and the Sentinels, and the
 timeouts and retry every connection gets.
 """
@@ -18,6 +19,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from mcp_runtime.redis_store.failover import connection_class
 from mcp_runtime.settings import RuntimeSettings, sentinel_address
 
 # What the URL gives when the Sentinels give the address: the rest of parse_url's answer.
@@ -73,7 +75,11 @@ def redis_client(settings: RuntimeSettings) -> aioredis.Redis:
         addresses = [sentinel_address(a) for a in settings.redis_sentinels]
         sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
         client: aioredis.Redis = sentinel.master_for(
-            settings.redis_sentinel_master, redis_class=aioredis.Redis, **data, **common_options(settings)
+            settings.redis_sentinel_master,
+            redis_class=aioredis.Redis,
+            connection_class=connection_class(bool(data.get("ssl"))),
+            **data,
+            **common_options(settings),
         )
         return client
     assert settings.redis_url is not None

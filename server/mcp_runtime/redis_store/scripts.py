@@ -105,3 +105,17 @@ return {1}
 )
 
 HANDLE_DELETE = _OWNED + "redis.call('DEL', KEYS[1]) return {1}\n"
+
+HANDLE_CREATE = """
+-- KEYS: handle; ARGV: ttl_ms, then field, value pairs
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+STATE_DELETE = """
+-- KEYS: record, state; ARGV: field
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""

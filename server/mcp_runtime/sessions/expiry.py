@@ -51,8 +51,7 @@ class Expiry:
         expired = await self.backend.sweep()
         for session_id in expired:
             await self.relay.end(session_id)
-        if expired:
-            self.metrics.sessions_expired.inc(len(expired))
+        if expired:  # counted by the backend as it removes them (mcp_runtime_sessions_expired_total)
             logger.info("expired %d idle sessions", len(expired))
         self.metrics.sessions_active.set(await self.backend.count())
         if self.live.released_since_collect:

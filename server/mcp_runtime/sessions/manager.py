@@ -39,7 +39,7 @@ from mcp_runtime.web.errors import error_response, service_unavailable, session_
 from mcp_runtime.web.guard import Principal
 from mcp_runtime.web.head import RequestHead
 from mcp_runtime.web.messages import BadMessage, Incoming, parse
-from mcp_runtime.web.sends import HeldUntilStored, JsonRpcRefusals, duplicate_request
+from mcp_runtime.web.sends import HeldUntilStored, JsonRpcRefusals, before_last_chunk, duplicate_request
 from mcp_runtime.web.sse import serve_sse
 
 logger = logging.getLogger(__name__)
@@ -245,16 +245,27 @@ class SessionManager:
         self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send
     ) -> None:
         key = incoming.request_key
-        if key is not None:
-            if key in live.request_keys:
-                await duplicate_request(incoming)(scope, receive, send)
-                return
-            live.request_keys.add(key)
-        try:
+        if key is None:
             await live.transport.handle_request(scope, receive, send)
-        finally:
-            if key is not None:
+            return
+        if key in live.request_keys:
+            await duplicate_request(incoming)(scope, receive, send)
+            return
+        live.request_keys.add(key)
+        freed = False
+
+        def free() -> None:
+            nonlocal freed
+            if not freed:  # once: by then the client may have sent a new request with the same id
+                freed = True
                 live.request_keys.discard(key)
+
+        try:
+            # The id is free again the moment its answer is complete: just before the answer's last bytes go out,
+            # not when the transport's handler returns (the client may send its next request in between).
+            await live.transport.handle_request(scope, receive, before_last_chunk(send, free))
+        finally:
+            free()
 
     async def _answer(
         self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal

@@ -94,3 +94,17 @@ def duplicate_request(incoming: Incoming) -> Response:
     return Response(
         body.model_dump_json(by_alias=True, exclude_unset=True), status_code=409, media_type="application/json"
     )
+
+
+def before_last_chunk(send: Send, callback: Callable[[], None]) -> Send:
+    """A send that calls `callback` just before the response's last body chunk goes out (once)."""
+    called = False
+
+    async def sending(message: Message) -> None:
+        nonlocal called
+        if not called and message["type"] == "http.response.body" and not message.get("more_body", False):
+            called = True
+            callback()
+        await send(message)
+
+    return sending
