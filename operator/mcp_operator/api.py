@@ -81,6 +81,9 @@ class PersistenceSpec(Model):
     storage_class_name: str | None = Field(None, description="The claim's storage class (default: the cluster's).")
 
 
+Durability = Literal["async", "replicated", "strict"]
+
+
 class HighAvailabilitySpec(Model):
     """managed: Redis as a primary with replicas, watched by three Sentinels that fail over to a replica."""
 
@@ -92,6 +95,23 @@ class HighAvailabilitySpec(Model):
     )
     replicas: int = Field(
         3, ge=2, le=9, description="Redis data pods (the primary and its replicas), spread over nodes when possible."
+    )
+    durability: Durability = Field(
+        "strict",
+        description="What an unplanned failover (a primary killed, its node lost) may take away of the writes "
+        "clients were told were done (session state, handle state, stored request state), and what that costs. "
+        "A planned one (a Redis pod deleted, drained or rolled) loses nothing in any mode: writes pause until a "
+        "replica has caught up. "
+        "async: a write is done once the primary has it; the writes no replica had received yet when the "
+        "primary died (usually the last milliseconds of them, more when the replicas lag) can be lost, and a "
+        "client then sees a session's state or a handle's value go back. No added latency. "
+        "replicated: each such write also waits until a replica holds it (Redis WAIT); if no replica confirms "
+        "in time it is accepted all the same and counted (mcp_runtime_redis_writes_unreplicated_total), so only "
+        "writes made while no replica kept up can be lost. Costs a round trip to a replica per write. "
+        "strict: as replicated, but a write no replica confirmed in time is answered 503 with Retry-After instead "
+        "of as done (it may still have been applied, so a retried increment can count twice, never go back): a "
+        "failover takes back nothing clients were told was done, unless the replica that confirmed a write is "
+        "lost together with the primary; while no replica keeps up, writes fail instead of going unprotected.",
     )
 
 

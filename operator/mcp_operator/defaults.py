@@ -29,6 +29,25 @@ SENTINEL_QUORUM = SENTINELS // 2 + 1  # Sentinels that must agree that the prima
 MASTER_NAME = "mcp"  # the name the Sentinels monitor the primary under
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 20000
+# A primary refuses writes unless this many replicas acknowledged replication within the last
+# MIN_REPLICAS_MAX_LAG seconds (set when the set has two data pods or more): a primary cut off from its replicas
+# stops taking writes into the void within about that long, and one restarted alone takes none.
+MIN_REPLICAS_TO_WRITE = 1
+MIN_REPLICAS_MAX_LAG = 2
+# The switchover of a primary about to stop (redis-pre-stop.sh), each step bounded: the replicas catching up
+# with the paused primary, the Sentinels naming another primary, this node becoming a replica. The pause of
+# writes outlasts the three, so it ends by itself only if the script was killed; the script, its final 2 s
+# and Redis's own shutdown (10 s) fit the data pods' termination grace period.
+SWITCHOVER_CATCH_UP_SECONDS = 5
+SWITCHOVER_FAILOVER_SECONDS = 20
+SWITCHOVER_DEMOTE_SECONDS = 5
+SWITCHOVER_PAUSE_MS = (SWITCHOVER_CATCH_UP_SECONDS + SWITCHOVER_FAILOVER_SECONDS + SWITCHOVER_DEMOTE_SECONDS + 2) * 1000
+REDIS_SHUTDOWN_SECONDS = 10
+DATA_POD_GRACE_SECONDS = 45
+# A data node that starts while the Sentinels still name it the primary (redis-start.sh): how long it waits
+# for an old process still serving under its name to go, then for the Sentinels to promote a replica.
+STALE_PRIMARY_SECONDS = 30
+START_FAILOVER_SECONDS = 30
 
 
 def runtime_default(field: str) -> Any:

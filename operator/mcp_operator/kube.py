@@ -84,6 +84,16 @@ class Kube:
             return None
         return found
 
+    def list(
+        self, api_version: str, kind: str, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The objects of a kind in a namespace, filtered by the API server."""
+        found = self._resource(api_version, kind).get(
+            namespace=namespace, label_selector=label_selector or None, field_selector=field_selector or None
+        )
+        items: list[dict[str, Any]] = found.to_dict().get("items") or []
+        return items
+
     def delete_now(self, api_version: str, kind: str, name: str, namespace: str) -> None:
         """Delete an object and wait until it is gone (its dependents go by garbage collection)."""
         resource = self._resource(api_version, kind)

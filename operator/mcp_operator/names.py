@@ -78,6 +78,10 @@ class Owner:
     def redis_scripts(self) -> str:
         return f"{self.name}-redis-scripts"
 
+    def redis_pod_host(self, ordinal: int) -> str:
+        """A data pod of a highly available Redis, by its DNS name under the headless Service."""
+        return f"{self.redis}-{ordinal}.{self.redis_headless}.{self.namespace}.svc"
+
     def sentinel_pod_host(self, ordinal: int) -> str:
         return f"{self.sentinel}-{ordinal}.{self.sentinel_headless}.{self.namespace}.svc"
 

@@ -11,13 +11,23 @@ from typing import Any
 
 from mcp_operator.api import McpServerSpec
 from mcp_operator.defaults import (
+    DATA_POD_GRACE_SECONDS,
     DOWN_AFTER_MS,
     FAILOVER_TIMEOUT_MS,
     MASTER_NAME,
+    MIN_REPLICAS_MAX_LAG,
+    MIN_REPLICAS_TO_WRITE,
     REDIS_PORT,
+    REDIS_SHUTDOWN_SECONDS,
     SENTINEL_PORT,
     SENTINEL_QUORUM,
     SENTINELS,
+    STALE_PRIMARY_SECONDS,
+    START_FAILOVER_SECONDS,
+    SWITCHOVER_CATCH_UP_SECONDS,
+    SWITCHOVER_DEMOTE_SECONDS,
+    SWITCHOVER_FAILOVER_SECONDS,
+    SWITCHOVER_PAUSE_MS,
 )
 from mcp_operator.managed_redis import (
     CONTAINER_SECURITY,
@@ -32,6 +42,10 @@ from mcp_operator.names import Component, Owner
 from mcp_operator.redis_scripts import SCRIPTS, SCRIPTS_VERSION
 
 SCRIPTS_DIR = "/scripts"
+DATA_DIR = "/data"  # the data pods' volume (a claim with persistence)
+SENTINEL_DIR = "/sentinel"  # the Sentinels' config, rewritten by them (an emptyDir)
+# How long a data pod may take to listen: the start script's longest wait, and time to load the data.
+START_PROBE_SECONDS = STALE_PRIMARY_SECONDS + START_FAILOVER_SECONDS + 60
 
 
 def sentinel_addresses(owner: Owner) -> list[str]:
@@ -78,23 +92,41 @@ def _anti_affinity(owner: Owner, component: Component) -> dict[str, Any]:
     return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
 
 
-def _script_env(owner: Owner, spec: McpServerSpec, persistence: Persistence) -> list[dict[str, Any]]:
-    """What the scripts read: every name and constant they need, so the scripts spell none of them."""
+def data_addresses(owner: Owner, spec: McpServerSpec) -> list[str]:
+    """host:port of each data pod; the first one is the set's first primary."""
+    return [f"{owner.redis_pod_host(i)}:{REDIS_PORT}" for i in range(spec.redis.high_availability.replicas)]
+
+
+def script_env(
+    owner: Owner, spec: McpServerSpec, persistence: Persistence, component: Component
+) -> list[dict[str, Any]]:
+    """What the scripts read: every address and constant they need, so the scripts spell none of them (and the
+    loopback tests run them with 127.0.0.1 and their own ports)."""
+    headless = owner.redis_headless if component == "redis" else owner.sentinel_headless
+    replicas = spec.redis.high_availability.replicas
     plain = {
-        "NAMESPACE": owner.namespace,
-        "STATEFULSET": owner.redis,
-        "HEADLESS": owner.redis_headless,
-        "SENTINEL": owner.sentinel,
-        "SENTINEL_HEADLESS": owner.sentinel_headless,
+        # This pod's own DNS name ($(POD_NAME) is expanded by the kubelet from the variable above it).
+        "ME_HOST": f"$(POD_NAME).{headless}.{owner.namespace}.svc",
+        "DATA_ADDRESSES": " ".join(data_addresses(owner, spec)),
+        "SENTINEL_ADDRESSES": " ".join(sentinel_addresses(owner)),
         "MASTER_NAME": MASTER_NAME,
-        "DATA_REPLICAS": str(spec.redis.high_availability.replicas),
+        "DATA_DIR": DATA_DIR,
+        "SENTINEL_DIR": SENTINEL_DIR,
         "PERSIST": "yes" if persistence.enabled else "no",
-        "DOWN_AFTER_MS": str(DOWN_AFTER_MS),
-        "FAILOVER_TIMEOUT_MS": str(FAILOVER_TIMEOUT_MS),
         "REDIS_PORT": str(REDIS_PORT),
         "SENTINEL_PORT": str(SENTINEL_PORT),
-        "SENTINELS": str(SENTINELS),
         "SENTINEL_QUORUM": str(SENTINEL_QUORUM),
+        "DOWN_AFTER_MS": str(DOWN_AFTER_MS),
+        "FAILOVER_TIMEOUT_MS": str(FAILOVER_TIMEOUT_MS),
+        "MIN_REPLICAS_TO_WRITE": str(MIN_REPLICAS_TO_WRITE if replicas >= 2 else 0),
+        "MIN_REPLICAS_MAX_LAG": str(MIN_REPLICAS_MAX_LAG),
+        "SHUTDOWN_TIMEOUT_SECONDS": str(REDIS_SHUTDOWN_SECONDS),
+        "SWITCHOVER_PAUSE_MS": str(SWITCHOVER_PAUSE_MS),
+        "SWITCHOVER_CATCH_UP_SECONDS": str(SWITCHOVER_CATCH_UP_SECONDS),
+        "SWITCHOVER_FAILOVER_SECONDS": str(SWITCHOVER_FAILOVER_SECONDS),
+        "SWITCHOVER_DEMOTE_SECONDS": str(SWITCHOVER_DEMOTE_SECONDS),
+        "STALE_PRIMARY_SECONDS": str(STALE_PRIMARY_SECONDS),
+        "START_FAILOVER_SECONDS": str(START_FAILOVER_SECONDS),
     }
     return [
         password_env(owner),
@@ -127,10 +159,17 @@ def build_data_statefulset(owner: Owner, spec: McpServerSpec, persistence: Persi
     container = redis_container(spec, owner, [])
     container.pop("args")
     container["command"] = _script("redis-start.sh")
-    container["env"] = _script_env(owner, spec, persistence)
+    container["env"] = script_env(owner, spec, persistence, "redis")
     container["readinessProbe"] = {"exec": {"command": _script("redis-ready.sh")}, "periodSeconds": 3}
+    # redis-server listens only once the start script has decided (a stale primary waits for a failover first):
+    # the liveness probe starts after that, not while the script waits.
+    container["startupProbe"] = {
+        "tcpSocket": {"port": "redis"},
+        "periodSeconds": 5,
+        "failureThreshold": START_PROBE_SECONDS // 5,
+    }
     container["lifecycle"] = {"preStop": {"exec": {"command": _script("redis-pre-stop.sh")}}}
-    pod = _pod_spec(owner, "redis", container, grace=45)
+    pod = _pod_spec(owner, "redis", container, grace=DATA_POD_GRACE_SECONDS)
     replicas = spec.redis.high_availability.replicas
     sts = statefulset(owner, owner.redis, "redis", replicas, owner.redis_headless, pod)
     # Parallel: a set whose pods all went away comes back at once (pod 0 need not be ready before pod 1).
@@ -147,13 +186,13 @@ def build_sentinel_statefulset(owner: Owner, spec: McpServerSpec, persistence: P
         "image": spec.redis.image,
         "imagePullPolicy": spec.image_pull_policy,
         "command": _script("sentinel-start.sh"),
-        "env": _script_env(owner, spec, persistence),
+        "env": script_env(owner, spec, persistence, "sentinel"),
         "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
         "readinessProbe": {"exec": {"command": _script("sentinel-ready.sh")}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": "sentinel"}, "periodSeconds": 10, "initialDelaySeconds": 60},
         "securityContext": CONTAINER_SECURITY,
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-        "volumeMounts": [{"name": "sentinel", "mountPath": "/sentinel"}],
+        "volumeMounts": [{"name": "sentinel", "mountPath": SENTINEL_DIR}],
     }
     pod = _pod_spec(owner, "sentinel", container, grace=10)
     pod["volumes"].append({"name": "sentinel", "emptyDir": {}})

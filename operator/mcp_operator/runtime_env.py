@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_operator.api import McpServerSpec
+from mcp_operator.api import Durability, McpServerSpec
 from mcp_operator.defaults import MASTER_NAME, REDIS_PORT, runtime_default
 from mcp_operator.names import Owner
 from mcp_operator.redis_ha import sentinel_addresses
@@ -35,6 +35,16 @@ def redis_url(owner: Owner, spec: McpServerSpec) -> str:
     return f"redis://{owner.redis}.{owner.namespace}.svc:{REDIS_PORT}/0"
 
 
+def durability_env(durability: Durability) -> list[dict[str, Any]]:
+    """spec.redis.highAvailability.durability as the runtime's settings: whether a write that changes what a
+    client is told waits for a replica, and what happens when none confirms it in time (README: what a
+    failover can lose)."""
+    if durability == "async":
+        return [setting("redis_wait_replicas", 0)]
+    unreplicated = "accept" if durability == "replicated" else "refuse"
+    return [setting("redis_wait_replicas", 1), setting("redis_unreplicated", unreplicated)]
+
+
 def redis_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
     """Where the session store is: one URL, or Sentinels and the name of the primary they watch."""
     redis = spec.redis
@@ -43,8 +53,7 @@ def redis_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
         env += [
             setting("redis_sentinels", sentinel_addresses(owner)),
             setting("redis_sentinel_master", MASTER_NAME),
-            # A session or handle is acknowledged once a replica holds it too (docs: what a failover can lose).
-            setting("redis_wait_replicas", 1),
+            *durability_env(redis.high_availability.durability),
         ]
     elif redis.mode == "external" and redis.sentinels:
         env += [

@@ -16,6 +16,7 @@ from mcp_operator.api import McpServerSpec
 from mcp_operator.managed_redis import Persistence
 from mcp_operator.names import Owner
 from mcp_operator.networking import effective_affinity, service_url
+from mcp_operator.redis_pods import RedisPods
 from mcp_operator.redis_probe import Topology
 
 
@@ -34,7 +35,7 @@ class Reason(StrEnum):
     # Ready, RedisReady
     READY = "Ready"
     NOT_READY = "NotReady"
-    # Degraded
+    # Degraded; RedisReady (True) while some Redis pod is not ready yet
     INVALID_SPEC = "InvalidSpec"
     PODS_NOT_READY = "PodsNotReady"
     AS_EXPECTED = "AsExpected"
@@ -48,6 +49,8 @@ class Reason(StrEnum):
     SENTINELS_UNREACHABLE = "SentinelsUnreachable"
     NO_PRIMARY = "NoPrimary"
     REPLICAS_OUT_OF_SYNC = "ReplicasOutOfSync"
+    # RedisReady of a managed Redis: a pod cannot start (False), or some are not ready yet (PodsNotReady above)
+    POD_CANNOT_START = "PodCannotStart"
     EXTERNAL = "External"
     # SessionAffinity
     CLIENT_IP_AFFINITY = "ClientIPAffinity"
@@ -122,10 +125,29 @@ def progressing(pods: ServerPods) -> Finding:
 
 
 def managed_redis_ready(
+    spec: McpServerSpec,
+    redis: dict[str, Any] | None,
+    persistence: Persistence | None,
+    topology: Topology | None,
+    pods: RedisPods | None = None,
+) -> Finding:
+    """RedisReady of a managed Redis: its pods, and with high availability the primary and how many replicas are
+    in sync, as the Sentinels say. A pod that cannot start makes it False, naming the pod and why."""
+    found = _managed_redis_state(spec, redis, persistence, topology)
+    if pods is None:
+        return found
+    if pods.failing:
+        message = f"{'; '.join(pods.failing)}; {found.message}"
+        return Finding(ConditionType.REDIS_READY, False, Reason.POD_CANNOT_START, message)
+    if pods.not_ready and found.reason == Reason.READY:
+        message = f"{found.message}; not ready yet: {', '.join(pods.not_ready)}"
+        return Finding(ConditionType.REDIS_READY, found.ok, Reason.PODS_NOT_READY, message)
+    return found
+
+
+def _managed_redis_state(
     spec: McpServerSpec, redis: dict[str, Any] | None, persistence: Persistence | None, topology: Topology | None
 ) -> Finding:
-    """RedisReady of a managed Redis; with high availability, the primary and how many replicas are in sync, as
-    the Sentinels say."""
     ready_pods = int(((redis or {}).get("status") or {}).get("readyReplicas") or 0)
     stored = f"; persistence {persistence.reason}" if persistence else ""
     kind = ConditionType.REDIS_READY
@@ -159,12 +181,13 @@ def redis_ready(
     redis: dict[str, Any] | None,
     persistence: Persistence | None,
     topology: Topology | None,
+    redis_pods: RedisPods | None = None,
 ) -> Finding | None:
     """RedisReady, for the redis backend only."""
     if spec.sessions.backend != "redis":
         return None
     if spec.redis.mode == "managed":
-        return managed_redis_ready(spec, redis, persistence, topology)
+        return managed_redis_ready(spec, redis, persistence, topology, redis_pods)
     return external_redis_ready(pods)
 
 
@@ -223,12 +246,13 @@ def compute_status(
     problems: Sequence[str] = (),
     persistence: Persistence | None = None,
     topology: Topology | None = None,
+    redis_pods: RedisPods | None = None,
 ) -> dict[str, Any]:
     """The status of the McpServer `owner`: `deployment` is its server Deployment, `redis` its managed Redis
-    StatefulSet, `topology` what that Redis's Sentinels say (high availability), `problems` what is wrong
-    with its spec."""
+    StatefulSet, `topology` what that Redis's Sentinels say (high availability), `redis_pods` what its pods
+    say (data pods and Sentinels), `problems` what is wrong with its spec."""
     pods = server_pods(spec, deployment)
-    redis_finding = redis_ready(spec, pods, redis, persistence, topology)
+    redis_finding = redis_ready(spec, pods, redis, persistence, topology, redis_pods)
     findings = [
         degraded(pods, problems),
         available(pods),

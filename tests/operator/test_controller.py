@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -62,12 +63,35 @@ class MemoryKube:
     def has_default_storage_class(self) -> bool:
         return False
 
+    def list(
+        self, api_version: str, kind: str, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The selectors the controller uses: `k=v` and `k in (a,b)` labels, `type=Warning` events."""
+        found = []
+        for (version, each_kind, _, each_namespace), obj in self.objects.items():
+            if (version, each_kind, each_namespace) != (api_version, kind, namespace):
+                continue
+            labels = obj["metadata"].get("labels") or {}
+            terms = [t for t in re.split(r",(?![^(]*\))", label_selector) if t]
+            typed = not field_selector or obj.get("type") == field_selector.removeprefix("type=")
+            if typed and all(matches(labels, term) for term in terms):
+                found.append(copy.deepcopy(obj))
+        return found
+
     def delete(self, ref: ChildRef, namespace: str, owner_uid: str) -> bool:
         return self.objects.pop((ref.api_version, ref.kind, ref.name, namespace), None) is not None
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
         self.statuses.append(status)
         self.objects[(api_version, kind, name, namespace)]["status"] = copy.deepcopy(status)
+
+
+def matches(labels: dict[str, str], term: str) -> bool:
+    if " in " in term:
+        key, values = term.split(" in ")
+        return labels.get(key.strip()) in values.strip("() ").split(",")
+    key, value = term.split("=")
+    return labels.get(key) == value
 
 
 class NoLoop:
@@ -141,3 +165,44 @@ def test_an_unsettled_redis_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) 
     assert loop.keys == [data["metadata"]["uid"]]
     redis_ready = next(c for c in kube.statuses[-1]["conditions"] if c["type"] == "RedisReady")
     assert redis_ready["reason"] == "ReplicasOutOfSync"
+
+
+def test_a_redis_pod_that_cannot_start_makes_redis_ready_false_and_is_looked_at_again() -> None:
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    reconcile.reconcile(state, mcp_server(kube, {"sessions": {"backend": "redis"}}))
+    # The scripts' ConfigMap is not there, say: the restarted pod waits in ContainerCreating, a FailedMount says why.
+    labels = {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "redis"}
+    stuck: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "demo-redis-0", "namespace": "team-a", "uid": "pod-uid", "labels": labels},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [{"name": "redis", "state": {"waiting": {"reason": "ContainerCreating"}}}],
+        },
+    }
+    server_pod = copy.deepcopy(stuck)
+    server_pod["metadata"].update(name="demo-abc", labels={**labels, "app.kubernetes.io/component": "server"})
+    event: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "demo-redis-0.1", "namespace": "team-a"},
+        "type": "Warning",
+        "reason": "FailedMount",
+        "message": 'MountVolume.SetUp failed for volume "data" : not found',
+        "lastTimestamp": "2026-01-01T00:00:00Z",
+        "involvedObject": {"kind": "Pod", "name": "demo-redis-0", "uid": "pod-uid"},
+    }
+    for obj in (stuck, server_pod, event):
+        kube.objects[("v1", obj["kind"], obj["metadata"]["name"], "team-a")] = obj
+    data = kube.get("apps/v1", "StatefulSet", "demo-redis", "team-a")
+    assert data is not None
+    child_events.on_child_event(state, data, "MODIFIED")
+    redis_ready = next(c for c in kube.statuses[-1]["conditions"] if c["type"] == "RedisReady")
+    assert (redis_ready["status"], redis_ready["reason"]) == ("False", "PodCannotStart")
+    assert redis_ready["message"].startswith(
+        'pod demo-redis-0: container redis ContainerCreating (FailedMount: MountVolume.SetUp failed for volume "data"'
+    )
+    assert "demo-abc" not in redis_ready["message"]  # a server pod is not the Redis's
+    assert loop.keys == [data["metadata"]["uid"]]  # no pod event will come: the status is looked at again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,18 @@ from typing import Any
 import pytest
 
 from mcp_operator.api import McpServerSpec
-from mcp_operator.defaults import MASTER_NAME
+from mcp_operator.crd import build_crd
+from mcp_operator.defaults import (
+    DATA_POD_GRACE_SECONDS,
+    MASTER_NAME,
+    REDIS_SHUTDOWN_SECONDS,
+    STALE_PRIMARY_SECONDS,
+    START_FAILOVER_SECONDS,
+    SWITCHOVER_CATCH_UP_SECONDS,
+    SWITCHOVER_DEMOTE_SECONDS,
+    SWITCHOVER_FAILOVER_SECONDS,
+    SWITCHOVER_PAUSE_MS,
+)
 from mcp_operator.desired import ChildRef, desired_state
 from mcp_operator.managed_redis import decide_persistence
 from mcp_operator.redis_probe import Topology, in_sync, topology
@@ -54,7 +66,7 @@ def test_the_server_pods_follow_the_sentinels_and_wait_for_a_replica() -> None:
         f"demo-redis-sentinel-{i}.demo-redis-sentinel-hl.team-a.svc:26379" for i in range(3)
     )
     assert env["MCP_REDIS_SENTINEL_MASTER"] == MASTER_NAME
-    assert env["MCP_REDIS_WAIT_REPLICAS"] == "1"
+    assert env["MCP_REDIS_WAIT_REPLICAS"] == "1" and env["MCP_REDIS_UNREPLICATED"] == "refuse"  # strict
     assert env["MCP_REDIS_PASSWORD_FILE"]
     # What the operator renders, the runtime accepts.
     plain = {k: v for k, v in env.items() if isinstance(v, str) and not k.endswith("_FILE")}
@@ -182,3 +194,93 @@ def test_the_redis_scripts_pass_shellcheck(tmp_path: Path, name: str) -> None:
     command = ["shellcheck", "-x", "-P", "SCRIPTDIR", "-s", "sh", str(tmp_path / name)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def data_env(s: McpServerSpec, component: str = "redis") -> dict[str, Any]:
+    name = "demo-redis" if component == "redis" else "demo-redis-sentinel"
+    return env_of(build(s)[f"StatefulSet/{name}"])
+
+
+def test_the_scripts_know_each_node_by_address_and_port() -> None:
+    data, sentinel = data_env(spec(**HA)), data_env(spec(**HA), "sentinel")
+    # The pod's own DNS name, expanded by the kubelet from POD_NAME (defined before it).
+    assert data["ME_HOST"] == "$(POD_NAME).demo-redis-hl.team-a.svc"
+    assert sentinel["ME_HOST"] == "$(POD_NAME).demo-redis-sentinel-hl.team-a.svc"
+    assert list(data).index("POD_NAME") < list(data).index("ME_HOST")
+    for env in (data, sentinel):
+        assert env["DATA_ADDRESSES"] == " ".join(f"demo-redis-{i}.demo-redis-hl.team-a.svc:6379" for i in range(3))
+        assert env["SENTINEL_ADDRESSES"] == " ".join(
+            f"demo-redis-sentinel-{i}.demo-redis-sentinel-hl.team-a.svc:26379" for i in range(3)
+        )
+        assert env["REDIS_PORT"] == "6379" and env["SENTINEL_PORT"] == "26379" and env["MASTER_NAME"] == MASTER_NAME
+    five = data_env(spec(sessions={"backend": "redis"}, redis={"highAvailability": {"enabled": True, "replicas": 5}}))
+    assert len(five["DATA_ADDRESSES"].split()) == 5
+
+
+def test_every_variable_a_script_reads_is_rendered() -> None:
+    """A variable the scripts read that the operator does not set would break only on a cluster."""
+    read = set()
+    for text in SCRIPTS.values():
+        read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+    optional = {"REDIS_BIND"}  # the loopback tests' own (${REDIS_BIND:-...})
+    for component in ("redis", "sentinel"):
+        assert read - optional <= set(data_env(spec(**HA), component)), read - set(data_env(spec(**HA), component))
+
+
+def test_a_primary_cut_off_from_its_replicas_stops_taking_writes() -> None:
+    env = data_env(spec(**HA))
+    assert env["MIN_REPLICAS_TO_WRITE"] == "1" and env["MIN_REPLICAS_MAX_LAG"] == "2"
+    start = SCRIPTS["redis-start.sh"]
+    assert '--min-replicas-to-write "$MIN_REPLICAS_TO_WRITE"' in start
+    assert '--min-replicas-max-lag "$MIN_REPLICAS_MAX_LAG"' in start
+    # Every data node keeps the default replica-priority, so the Sentinels promote the one with the highest offset.
+    assert "--replica-priority" not in start and "--slave-priority" not in start
+
+
+def test_the_switchover_fits_the_grace_period_and_the_pause_outlasts_it() -> None:
+    data = build(spec(**HA))["StatefulSet/demo-redis"]["spec"]["template"]["spec"]
+    steps = SWITCHOVER_CATCH_UP_SECONDS + SWITCHOVER_FAILOVER_SECONDS + SWITCHOVER_DEMOTE_SECONDS
+    assert steps * 1000 < SWITCHOVER_PAUSE_MS  # the pause ends by itself only if the script was killed
+    assert steps + 2 + REDIS_SHUTDOWN_SECONDS < DATA_POD_GRACE_SECONDS == data["terminationGracePeriodSeconds"]
+    env = data_env(spec(**HA))
+    assert env["SWITCHOVER_PAUSE_MS"] == str(SWITCHOVER_PAUSE_MS)
+    assert env["SHUTDOWN_TIMEOUT_SECONDS"] == str(REDIS_SHUTDOWN_SECONDS)
+
+
+def test_a_data_pod_may_wait_for_a_failover_before_it_listens() -> None:
+    container = build(spec(**HA))["StatefulSet/demo-redis"]["spec"]["template"]["spec"]["containers"][0]
+    startup = container["startupProbe"]
+    assert startup["tcpSocket"] == {"port": "redis"}
+    # The liveness probe starts only once the start script has let redis-server listen.
+    assert startup["periodSeconds"] * startup["failureThreshold"] > STALE_PRIMARY_SECONDS + START_FAILOVER_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("durability", "wait", "unreplicated"),
+    [("async", "0", None), ("replicated", "1", "accept"), ("strict", "1", "refuse"), (None, "1", "refuse")],
+)
+def test_durability_is_rendered_into_the_server_pods(durability: str | None, wait: str, unreplicated: str) -> None:
+    ha: dict[str, Any] = {"enabled": True}
+    if durability:
+        ha["durability"] = durability
+    env = env_of(build(spec(sessions={"backend": "redis"}, redis={"highAvailability": ha}))["Deployment/demo"])
+    assert env["MCP_REDIS_WAIT_REPLICAS"] == wait
+    assert env.get("MCP_REDIS_UNREPLICATED") == unreplicated
+    plain = {k.removeprefix("MCP_").lower(): v for k, v in env.items() if k.startswith("MCP_REDIS_") and v}
+    settings = RuntimeSettings.model_validate({**plain, "redis_password_file": None, "request_state_keys": "k" * 40})
+    assert settings.redis_wait_replicas == int(wait)
+    if unreplicated:
+        assert settings.redis_unreplicated == unreplicated
+
+
+def test_durability_is_explained_in_the_crd() -> None:
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    ha = schema["properties"]["spec"]["properties"]["redis"]["properties"]["highAvailability"]
+    durability = ha["properties"]["durability"]
+    assert durability["enum"] == ["async", "replicated", "strict"] and durability["default"] == "strict"
+    text = durability["description"]
+    for mode in ("async:", "replicated:", "strict:"):
+        assert mode in text
+    assert "loses nothing" in text and "503" in text and "WAIT" in text
+    with pytest.raises(ValueError):
+        spec(redis={"highAvailability": {"durability": "Strict"}})

@@ -100,10 +100,14 @@ namespace (a Role).
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, patch, delete]
-# Kubernetes Events about McpServers.
+# Kubernetes Events about McpServers; the Warnings about Redis pods that cannot start (RedisReady says why).
 - apiGroups: ["", events.k8s.io]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create, patch, list]
+# The managed Redis's pods, read for the RedisReady condition (one that cannot start makes it False).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
 # kopf peering between operator replicas, when only some namespaces are watched.
 - apiGroups: [kopf.dev]
   resources: [kopfpeerings]

@@ -1,8 +1,10 @@
 """Re-checks: an McpServer's status looked at again when it will change with no Kubernetes event to say so.
 
 The Sentinels learn that a replica caught up some seconds after its pod became ready, and no Kubernetes event
-follows: while RedisReady says something the Sentinels will change, the owner's status is looked at again
-`LOOK_AGAIN_SECONDS` later (at most one pending re-check per child).
+follows; a Redis pod that cannot start (a FailedMount, an image that does not pull) says so in a Warning event
+seconds after its StatefulSet last changed. While RedisReady says something that will change without an event
+to the operator, the owner's status is looked at again `LOOK_AGAIN_SECONDS` later (at most one pending
+re-check per child).
 
 Re-checks are scheduled on kopf's event loop and run in kopf's thread pool, as the sync handlers are. They
 are not a kopf timer or daemon: either makes kopf put a finalizer on every McpServer it matches, and with the
@@ -20,7 +22,18 @@ from typing import Any
 from mcp_operator.status import ConditionType, Reason
 
 LOOK_AGAIN_SECONDS = 10.0
-UNSETTLED = frozenset({Reason.REPLICAS_OUT_OF_SYNC, Reason.NO_PRIMARY, Reason.SENTINELS_UNREACHABLE})
+# What the Sentinels will change, and pods on their way (one stuck in ContainerCreating gets no further pod
+# event, and the operator watches no pods: the newest Warning about it shows only when looked at again).
+UNSETTLED = frozenset(
+    {
+        Reason.REPLICAS_OUT_OF_SYNC,
+        Reason.NO_PRIMARY,
+        Reason.SENTINELS_UNREACHABLE,
+        Reason.NOT_READY,
+        Reason.PODS_NOT_READY,
+        Reason.POD_CANNOT_START,
+    }
+)
 
 
 def needs_another_look(status: Mapping[str, Any]) -> bool:

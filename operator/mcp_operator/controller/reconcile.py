@@ -23,6 +23,7 @@ from mcp_operator.kube import Kube
 from mcp_operator.managed_redis import Persistence, decide_persistence
 from mcp_operator.metrics import record_ready, timed_reconcile
 from mcp_operator.names import Owner
+from mcp_operator.redis_pods import RedisPods, needs_events, observe_pods
 from mcp_operator.redis_probe import ask_sentinels
 from mcp_operator.status import Reason, compute_status
 from mcp_operator.workload import referenced_secrets
@@ -182,6 +183,7 @@ def observe_status(kube: Kube, server: McpServerObject, spec: McpServerSpec) -> 
     deployment = kube.get("apps/v1", "Deployment", owner.server, owner.namespace)
     redis = kube.get("apps/v1", "StatefulSet", owner.redis, owner.namespace) if uses_managed_redis(spec) else None
     persistence = decide_persistence(spec, redis, default_class=False) if redis is not None else None
+    redis_pods = observe_redis_pods(kube, owner) if redis is not None else None
     topology = None
     if uses_ha_redis(spec):
         secret = kube.get("v1", "Secret", owner.redis_secret, owner.namespace)
@@ -196,6 +198,20 @@ def observe_status(kube: Kube, server: McpServerObject, spec: McpServerSpec) -> 
         previous_conditions=server.previous_conditions,
         persistence=persistence,
         topology=topology,
+        redis_pods=redis_pods,
     )
     record_ready(owner.namespace, owner.name, status["conditions"])
     return status
+
+
+def observe_redis_pods(kube: Kube, owner: Owner) -> RedisPods | None:
+    """The managed Redis's pods (data pods and Sentinels) and, when one waits or is pending, the Warning events
+    of the namespace that may say why; None when they cannot be read (RedisReady then goes by the rest)."""
+    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component in (redis,sentinel)"
+    try:
+        pods = kube.list("v1", "Pod", owner.namespace, label_selector=selector)
+        events = kube.list("v1", "Event", owner.namespace, field_selector="type=Warning") if needs_events(pods) else []
+    except ApiException as error:
+        logger.warning("could not read the Redis pods of %s/%s: %s", owner.namespace, owner.name, error.reason)
+        return None
+    return observe_pods(pods, events)

@@ -56,10 +56,21 @@ def as_unavailable(error: Exception) -> BackendUnavailable | None:
     if isinstance(error, NoPermissionError):
         return BackendUnavailable(f"redis: NOPERM {error}")
     if isinstance(error, ResponseError):
-        reply = str(error)
+        reply = server_reply(error)
         if reply.startswith(_UNAVAILABLE_REPLIES) or reply.startswith(_AUTH_REPLIES):
             return BackendUnavailable(f"redis: {reply}")
     return None
+
+
+_PIPELINE_ERROR = " of pipeline caused error: "
+
+
+def server_reply(error: ResponseError) -> str:
+    """Redis's own error reply: redis-py prefixes one from a pipeline with the command that caused it."""
+    reply = str(error)
+    if _PIPELINE_ERROR in reply:
+        reply = reply.split(_PIPELINE_ERROR, 1)[1].lstrip("('\"")
+    return reply
 
 
 async def call(awaitable: Awaitable[T], within: float | None = None) -> T:
