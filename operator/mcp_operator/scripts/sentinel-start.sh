@@ -21,6 +21,12 @@ until [ "$(at "$current" PING)" = PONG ]; do
   echo "waiting for $current"
   sleep 1
 done
+# After a failover every replica is pointed at the new primary at once: one at a time, a replica that stops
+# during the failover (the old primary, demoted by its pre-stop) holds the others back until the failover
+# timeout, and the new primary meanwhile has no replica to confirm writes (min-replicas-to-write).
+syncs=0
+for node in $DATA_ADDRESSES; do syncs=$((syncs + 1)); done
+if [ "$syncs" -gt 1 ]; then syncs=$((syncs - 1)); fi
 conf="$SENTINEL_DIR/sentinel.conf"
 cat > "$conf" <<EOF
 port $SENTINEL_PORT
@@ -34,7 +40,7 @@ sentinel monitor $MASTER_NAME ${current%:*} ${current##*:} $SENTINEL_QUORUM
 sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
 sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS
 sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
-sentinel parallel-syncs $MASTER_NAME 1
+sentinel parallel-syncs $MASTER_NAME $syncs
 EOF
 [ -z "${REDIS_BIND:-}" ] || echo "bind $REDIS_BIND" >> "$conf"
 echo "monitoring $current"

@@ -25,6 +25,11 @@ from mcp_runtime.backends.base import BackendRefused, BackendUnavailable
 
 T = TypeVar("T")
 
+
+class ReplicasBehind(BackendUnavailable):
+    """The primary refuses writes until a replica has caught up (min-replicas-to-write): Redis is up, and the
+    request may be retried in a moment."""
+
 # uvloop refuses a write to a socket that Redis closed under it (a server killed while redis-py was setting a
 # new connection up) with a RuntimeError that redis-py lets through unwrapped.
 CLOSED_TRANSPORT = "unable to perform operation on"
@@ -57,6 +62,8 @@ def as_unavailable(error: Exception) -> BackendUnavailable | None:
         return BackendUnavailable(f"redis: NOPERM {error}")
     if isinstance(error, ResponseError):
         reply = server_reply(error)
+        if reply.startswith("NOREPLICAS"):
+            return ReplicasBehind(f"redis: {reply}")
         if reply.startswith(_UNAVAILABLE_REPLIES) or reply.startswith(_AUTH_REPLIES):
             return BackendUnavailable(f"redis: {reply}")
     return None
