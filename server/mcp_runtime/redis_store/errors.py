@@ -30,6 +30,7 @@ class ReplicasBehind(BackendUnavailable):
     """The primary refuses writes until a replica has caught up (min-replicas-to-write): Redis is up, and the
     request may be retried in a moment."""
 
+
 # uvloop refuses a write to a socket that Redis closed under it (a server killed while redis-py was setting a
 # new connection up) with a RuntimeError that redis-py lets through unwrapped.
 CLOSED_TRANSPORT = "unable to perform operation on"
