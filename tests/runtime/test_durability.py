@@ -303,19 +303,3 @@ def test_the_runtime_leaves_the_old_primary_when_the_sentinels_switch(tmp_path: 
             time.sleep(0.5)
         assert result["structuredContent"]["result"] >= 1
         assert "Traceback" not in proc.log()
-
-
-def test_a_primary_waiting_for_its_replicas_keeps_the_server_ready(tmp_path: Path) -> None:
-    """NOREPLICAS (min-replicas-to-write): each write is a 503 with Retry-After, and /readyz stays true, so the
-    Service keeps every replica and clients are told to retry instead of finding no endpoint at all."""
-    server = start_redis(tmp_path / "redis")
-    try:
-        server.client().config_set("min-replicas-to-write", 1)
-        with replicas(tmp_path, redis_env(server), count=1) as (proc,):
-            assert httpx2.get(f"{proc.base}/readyz", timeout=5).status_code == 200
-            opened = open_raw_session(proc.url)
-            assert opened.status_code == 503, opened.text
-            assert opened.headers["retry-after"]
-            assert "NOREPLICAS" in opened.json()["error"]["message"]
-    finally:
-        server.stop()

@@ -24,7 +24,7 @@ from mcp_runtime.backends.base import (
     SessionRecord,
 )
 from mcp_runtime.redis_store.client import close
-from mcp_runtime.redis_store.errors import CLUSTER_REFUSAL, RedisClusterRefused, ReplicasBehind, call
+from mcp_runtime.redis_store.errors import CLUSTER_REFUSAL, RedisClusterRefused, call
 from mcp_runtime.redis_store.keys import RedisKeys
 from mcp_runtime.redis_store.scripts import (
     ADMIT,
@@ -155,16 +155,10 @@ class RedisBackend:
             return await self._write(evalsha)
 
     async def ready(self) -> bool:
-        """Redis answers and takes writes (a full Redis or a read-only replica fails this, not only PING).
-
-        A primary that refuses writes only until a replica catches up (NOREPLICAS, from min-replicas-to-write)
-        counts as ready: every replica of this server sees the same primary, and taking them all out of the
-        Service would turn the 503 with Retry-After each request gets into refused connections.
-        """
+        """Redis answers and takes writes (a full Redis, a read-only replica or a primary waiting for a replica
+        to catch up fails this, not only PING)."""
         try:
             return bool(await self._call(self.redis.set(self.keys.ready(self.replica_name), "1", px=10_000)))
-        except ReplicasBehind:
-            return True
         except (BackendUnavailable, RedisError, OSError):
             return False
 
