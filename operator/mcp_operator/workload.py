@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.defaults import runtime_default
 from mcp_operator.names import Owner
 from mcp_operator.runtime_env import (
     AUTH_TOKEN_FILE,
@@ -57,6 +59,21 @@ def referenced_secrets(owner: Owner, spec: McpServerSpec) -> list[str]:
     return [v["secret"]["secretName"] for v in volumes]
 
 
+def readiness_probe() -> dict[str, Any]:
+    """`/readyz` answers 503 at once while Redis refuses writes; the kubelet takes the pod out of the Service
+    only after 3 such answers in a row (10 to 15 s). A Redis switchover pauses writes for a few seconds on
+    every replica at once: taking them all out would turn the runtime's 503 with Retry-After into refused
+    connections. The timeout lets the runtime's own bounded Redis call answer (a kubelet timeout is a failure
+    too, and 1 s, its default, is shorter than a Redis call may take)."""
+    timeout = math.ceil(float(runtime_default("redis_timeout_seconds"))) + 1
+    return {
+        "httpGet": {"path": "/readyz", "port": "http"},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+        "timeoutSeconds": timeout,
+    }
+
+
 def build_deployment(owner: Owner, spec: McpServerSpec, secret_versions: dict[str, str]) -> dict[str, Any]:
     """`spec` is the effective spec (`config.effective_spec`), which names the image and the pull policy."""
     secret_volumes, secret_mounts = _secret_mounts(owner, spec)
@@ -66,7 +83,7 @@ def build_deployment(owner: Owner, spec: McpServerSpec, secret_versions: dict[st
         "imagePullPolicy": spec.image_pull_policy,
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "env": server_env(owner, spec),
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
+        "readinessProbe": readiness_probe(),
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 10,

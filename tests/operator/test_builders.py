@@ -50,7 +50,12 @@ def test_pod_security_probes_and_rollout() -> None:
     assert (
         pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     )
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    readiness = container["readinessProbe"]
+    assert readiness["httpGet"]["path"] == "/readyz"
+    # The runtime's bounded Redis call answers before the kubelet gives up on the probe, and a switchover's
+    # few seconds of paused writes do not take every replica out of the Service.
+    assert readiness["timeoutSeconds"] > RuntimeSettings.model_fields["redis_timeout_seconds"].default
+    assert readiness["periodSeconds"] * (readiness["failureThreshold"] - 1) >= 10
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == 5
     # The grace period covers the preStop delay and the runtime's drain (MCP_SHUTDOWN_GRACE_SECONDS).
