@@ -2,6 +2,9 @@
 # The cluster's own images, built locally since nothing can be pulled: pause (a static C program) and
 # CoreDNS (the binary built by build.sh). Each is saved once as a docker-archive under the cache, keyed by
 # version; `cluster.sh up` imports them into the node's containerd.
+#
+#   images.sh           pause and CoreDNS: prints their archives
+#   images.sh traefik   only Traefik's (e2e/gateway/install.sh; the binary from `build.sh traefik`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/versions.env
@@ -13,8 +16,10 @@ log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
 PAUSE_REF=registry.k8s.io/pause:$PAUSE_VERSION
 COREDNS_REF=registry.k8s.io/coredns/coredns:$COREDNS_VERSION
+TRAEFIK_REF=docker.io/mcp-fleet/traefik:$TRAEFIK_VERSION
 PAUSE_TAR=$IMAGES/pause-$PAUSE_VERSION.tar
 COREDNS_TAR=$IMAGES/coredns-$COREDNS_VERSION.tar
+TRAEFIK_TAR=$IMAGES/traefik-$TRAEFIK_VERSION.tar
 
 # from_binary REF ARCHIVE BINARY ENTRYPOINT_PATH: a one-file image from a static binary.
 from_binary() {
@@ -27,6 +32,15 @@ from_binary() {
   buildah push -q "$ref" "docker-archive:$archive.tmp:$ref" >/dev/null
   mv "$archive.tmp" "$archive"
 }
+
+if [ "${1:-}" = traefik ]; then
+  if [ ! -s "$TRAEFIK_TAR" ]; then
+    log "building $TRAEFIK_REF"
+    from_binary "$TRAEFIK_REF" "$TRAEFIK_TAR" "$CACHE/traefik-$TRAEFIK_VERSION/bin/traefik" /traefik
+  fi
+  echo "$TRAEFIK_TAR"
+  exit 0
+fi
 
 if [ ! -s "$PAUSE_TAR" ]; then
   log "building $PAUSE_REF"
