@@ -57,6 +57,12 @@ class Load:
             self.statuses[type(error).__name__] += 1
             self.failures.append(time.monotonic())
             return None
+        if response.status_code == 404 and not body_of(response):
+            # Not the runtime's answer (it always says why in JSON-RPC): an address with no Service behind it,
+            # which on the local cluster reaches the machine's egress proxy. A failure to reach, like a refusal.
+            self.statuses["404 from no server"] += 1
+            self.failures.append(time.monotonic())
+            return None
         self.statuses[str(response.status_code)] += 1
         if response.status_code != 200:
             self.failures.append(time.monotonic())

@@ -242,6 +242,18 @@ class Condition(Model):
     observed_generation: int | None = Field(None, description="The generation this condition is about.")
 
 
+class VerifiedStatus(Model):
+    """What the last probe that passed found (the Verified condition says when and how)."""
+
+    protocol_versions: list[str] = Field(default_factory=list, description="The protocol versions spoken.")
+    server_name: str = Field("", description="The server's name, as it gives it.")
+    server_version: str = Field("", description="The server's version, as it gives it.")
+    tools: int = Field(0, description="Tools listed.")
+    resources: int | None = Field(None, description="Resources listed (when the server has resources).")
+    prompts: int | None = Field(None, description="Prompts listed (when the server has prompts).")
+    pods: int = Field(0, description="Server pods that each served one handshake-era session.")
+
+
 class McpServerStatus(Model):
     """The observed state, written by the operator."""
 
@@ -253,3 +265,9 @@ class McpServerStatus(Model):
     url: str | None = Field(None, description="The in-cluster URL of the MCP endpoint.")
     session_backend: str | None = Field(None, description="The session backend in effect.")
     ready: str | None = Field(None, description="ready/replicas, for kubectl get.")
+    reconcile_request: str | None = Field(
+        None, description="The last value of the mcpfleet.dev/reconcile-request annotation acted on."
+    )
+    verified: VerifiedStatus | None = Field(
+        None, description="What the operator's last MCP probe that passed found (the Verified condition)."
+    )

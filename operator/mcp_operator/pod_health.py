@@ -1,4 +1,5 @@
-"""Which pods of a managed Redis (data pods and Sentinels) cannot start, and why (pure).
+"""Which pods of an McpServer (server pods, a managed Redis's data pods and Sentinels) cannot start, and why
+(pure).
 
 From the pods as the API server reports them and the Warning events about them: a container waiting for a
 reason that will not pass by itself (CrashLoopBackOff, ImagePullBackOff, ...), a container still being
@@ -31,8 +32,8 @@ FAILING = frozenset(
 
 
 @dataclass(frozen=True)
-class RedisPods:
-    """The managed Redis's pods: the ones that cannot start (`"pod NAME: why"`) and the ones not ready."""
+class PodHealth:
+    """A set of pods: the ones that cannot start (`"pod NAME: why"`) and the ones not ready."""
 
     failing: tuple[str, ...] = ()
     not_ready: tuple[str, ...] = ()
@@ -120,7 +121,7 @@ def _ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def observe_pods(pods: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> RedisPods:
+def observe_pods(pods: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> PodHealth:
     """The pods that cannot start (with why) and the ones not ready, by name, in name order."""
     failing, not_ready = [], []
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name"))):
@@ -129,7 +130,7 @@ def observe_pods(pods: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str
             failing.append(f"pod {name}: {trouble}")
         if not _ready(pod):
             not_ready.append(name)
-    return RedisPods(tuple(failing), tuple(not_ready))
+    return PodHealth(tuple(failing), tuple(not_ready))
 
 
 def needs_events(pods: Sequence[Mapping[str, Any]]) -> bool:

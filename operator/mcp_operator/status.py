@@ -6,7 +6,7 @@ Each condition is one small function from what was observed to a `Finding` (stat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,8 +16,9 @@ from mcp_operator.api import McpServerSpec
 from mcp_operator.managed_redis import Persistence
 from mcp_operator.names import Owner
 from mcp_operator.networking import effective_affinity, service_url
-from mcp_operator.redis_pods import RedisPods
+from mcp_operator.pod_health import PodHealth
 from mcp_operator.redis_probe import Topology
+from mcp_operator.verification import VERIFIED
 
 
 class ConditionType(StrEnum):
@@ -55,6 +56,9 @@ class Reason(StrEnum):
     # SessionAffinity
     CLIENT_IP_AFFINITY = "ClientIPAffinity"
     SESSIONS_WILL_BREAK = "SessionsWillBreak"
+    # Events (not conditions): a child put back; a generated Secret made again with a new value
+    REPAIRED = "Repaired"
+    GENERATED_SECRET_REPLACED = "GeneratedSecretReplaced"
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,11 @@ def server_pods(spec: McpServerSpec, deployment: dict[str, Any] | None) -> Serve
     )
 
 
-def degraded(pods: ServerPods, problems: Sequence[str]) -> Finding:
+def degraded(pods: ServerPods, problems: Sequence[str], health: PodHealth | None = None) -> Finding:
     if problems:
         return Finding(ConditionType.DEGRADED, True, Reason.INVALID_SPEC, "; ".join(problems))
+    if health is not None and health.failing:
+        return Finding(ConditionType.DEGRADED, True, Reason.POD_CANNOT_START, "; ".join(health.failing))
     if pods.exists and pods.desired and pods.ready < pods.desired and pods.rolled_out:
         message = f"{pods.ready} of {pods.desired} pods ready"
         return Finding(ConditionType.DEGRADED, True, Reason.PODS_NOT_READY, message)
@@ -129,7 +135,7 @@ def managed_redis_ready(
     redis: dict[str, Any] | None,
     persistence: Persistence | None,
     topology: Topology | None,
-    pods: RedisPods | None = None,
+    pods: PodHealth | None = None,
 ) -> Finding:
     """RedisReady of a managed Redis: its pods, and with high availability the primary and how many replicas are
     in sync, as the Sentinels say. A pod that cannot start makes it False, naming the pod and why."""
@@ -181,7 +187,7 @@ def redis_ready(
     redis: dict[str, Any] | None,
     persistence: Persistence | None,
     topology: Topology | None,
-    redis_pods: RedisPods | None = None,
+    redis_pods: PodHealth | None = None,
 ) -> Finding | None:
     """RedisReady, for the redis backend only."""
     if spec.sessions.backend != "redis":
@@ -209,30 +215,43 @@ def session_affinity(spec: McpServerSpec, pods: ServerPods) -> Finding | None:
     return Finding(ConditionType.SESSION_AFFINITY, True, Reason.SESSIONS_WILL_BREAK, message)
 
 
-def ready(pods: ServerPods, problems: Sequence[str], redis: Finding | None) -> Finding:
-    """Every server pod rolled out and ready, and Redis not known to be down."""
+def ready(pods: ServerPods, problems: Sequence[str], redis: Finding | None, health: PodHealth | None = None) -> Finding:
+    """Every server pod rolled out and ready, and Redis not known to be down. A server pod that cannot start
+    makes it False at once, naming the pod and the kubelet's reason (a rollout stuck on it would otherwise
+    read as merely in progress); so does a Redis that cannot start."""
+    counted = f"{pods.ready}/{pods.desired} pods ready"
+    if health is not None and health.failing:
+        return Finding(ConditionType.READY, False, Reason.POD_CANNOT_START, f"{counted}; {'; '.join(health.failing)}")
+    if redis is not None and redis.reason == Reason.POD_CANNOT_START:
+        return Finding(ConditionType.READY, False, Reason.POD_CANNOT_START, f"{counted}; Redis: {redis.message}")
     ok = not problems and pods.rolled_out and pods.ready >= pods.desired and (redis is None or redis.ok is not False)
     reason = Reason.READY if ok else Reason.NOT_READY
-    return Finding(ConditionType.READY, ok, reason, f"{pods.ready}/{pods.desired} pods ready")
+    return Finding(ConditionType.READY, ok, reason, counted)
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _condition(finding: Finding, previous: dict[str, dict[str, Any]], generation: int) -> dict[str, Any]:
-    """The condition in the Kubernetes shape; its lastTransitionTime kept from `previous` while its status holds."""
-    status = "Unknown" if finding.ok is None else ("True" if finding.ok else "False")
-    before = previous.get(finding.type)
+def condition_entry(
+    kind: str, ok: bool | None, reason: str, message: str, previous: Mapping[str, Mapping[str, Any]], generation: int
+) -> dict[str, Any]:
+    """A condition in the Kubernetes shape; its lastTransitionTime kept from `previous` while its status holds."""
+    status = "Unknown" if ok is None else ("True" if ok else "False")
+    before = previous.get(kind)
     changed = before is None or before.get("status") != status
     return {
-        "type": str(finding.type),
+        "type": kind,
         "status": status,
-        "reason": str(finding.reason),
-        "message": finding.message,
+        "reason": reason,
+        "message": message,
         "lastTransitionTime": _now() if changed or not before else before.get("lastTransitionTime", _now()),
         "observedGeneration": generation,
     }
+
+
+def _condition(finding: Finding, previous: Mapping[str, Mapping[str, Any]], generation: int) -> dict[str, Any]:
+    return condition_entry(str(finding.type), finding.ok, str(finding.reason), finding.message, previous, generation)
 
 
 def compute_status(
@@ -246,25 +265,29 @@ def compute_status(
     problems: Sequence[str] = (),
     persistence: Persistence | None = None,
     topology: Topology | None = None,
-    redis_pods: RedisPods | None = None,
+    redis_pods: PodHealth | None = None,
+    server_pod_health: PodHealth | None = None,
 ) -> dict[str, Any]:
     """The status of the McpServer `owner`: `deployment` is its server Deployment, `redis` its managed Redis
     StatefulSet, `topology` what that Redis's Sentinels say (high availability), `redis_pods` what its pods
-    say (data pods and Sentinels), `problems` what is wrong with its spec."""
+    say (data pods and Sentinels), `server_pod_health` what the server pods say, `problems` what is wrong with
+    its spec."""
     pods = server_pods(spec, deployment)
     redis_finding = redis_ready(spec, pods, redis, persistence, topology, redis_pods)
     findings = [
-        degraded(pods, problems),
+        degraded(pods, problems, server_pod_health),
         available(pods),
         progressing(pods),
         redis_finding,
         session_affinity(spec, pods),
-        ready(pods, problems, redis_finding),
+        ready(pods, problems, redis_finding, server_pod_health),
     ]
     previous = {c["type"]: c for c in previous_conditions}
     selector = ",".join(f"{k}={v}" for k, v in owner.selector("server").items())
+    # Verified is the probe's (`controller/verifier.py`): kept as the last probe left it.
+    probed = [dict(c) for c in previous_conditions if c.get("type") == VERIFIED]
     return {
-        "conditions": [_condition(f, previous, generation) for f in findings if f is not None],
+        "conditions": [_condition(f, previous, generation) for f in findings if f is not None] + probed,
         "observedGeneration": generation,
         "replicas": pods.replicas,
         "readyReplicas": pods.ready,

@@ -57,17 +57,17 @@ def test_an_empty_default_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: py
     assert "MCP_FLEET_DEFAULT_RUNTIME_IMAGE" in capsys.readouterr().err
 
 
-def test_the_operator_imports_without_the_mcp_sdk() -> None:
-    """The operator image leaves out the runtime's dependencies: the operator may use mcp_runtime.settings
-    (the contract), never the SDK or the server. (It has redis-py of its own, to ask a managed Redis's
-    Sentinels for the primary.)"""
+def test_the_operator_imports_only_the_runtimes_settings() -> None:
+    """The operator may use mcp_runtime.settings (the contract) and the official MCP client (the Verified
+    probe), never the runtime's server (its image leaves the runtime's own dependencies out)."""
     import subprocess
     import sys
 
     code = (
         "import sys, mcp_operator.cli, mcp_operator.controller.registration; "
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in {'mcp', 'uvicorn', 'starlette'}); "
-        "assert not loaded, loaded"
+        "loaded = sorted(m for m in sys.modules if m.startswith('mcp_runtime.') and m != 'mcp_runtime.settings'); "
+        "assert not loaded, loaded; "
+        "assert 'mcp.client.client' in sys.modules"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

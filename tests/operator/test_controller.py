@@ -8,12 +8,14 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
+import kopf
 import pytest
 
 from mcp_operator.config import OperatorSettings
 from mcp_operator.controller import child_events, reconcile
 from mcp_operator.controller.rechecks import Rechecks
 from mcp_operator.controller.setup import OperatorState
+from mcp_operator.controller.verifier import Verifier
 from mcp_operator.desired import ChildRef
 from mcp_operator.kube import Kube
 from mcp_operator.redis_probe import Topology
@@ -107,8 +109,24 @@ class NoLoop:
         self.keys.append(key)
 
 
+class ProbeLoop:
+    """The verifier's view of a loop: records which McpServers it was asked to consider."""
+
+    def __init__(self) -> None:
+        self.considered: list[tuple[tuple[str, str, str], float | None]] = []
+
+    def is_closed(self) -> bool:
+        return False
+
+    def call_soon_threadsafe(self, schedule: Callable[..., None], key: tuple[str, str, str], delay: Any) -> None:
+        self.considered.append((key, delay))
+
+
 def make_state(kube: MemoryKube, loop: NoLoop) -> OperatorState:
-    return OperatorState(kube=cast(Kube, kube), settings=OperatorSettings(), rechecks=Rechecks(cast(Any, loop)))
+    verifier = Verifier(cast(Any, ProbeLoop()), cast(Kube, kube))
+    return OperatorState(
+        kube=cast(Kube, kube), settings=OperatorSettings(), rechecks=Rechecks(cast(Any, loop)), verifier=verifier
+    )
 
 
 def mcp_server(kube: MemoryKube, spec: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +151,7 @@ def test_a_reconcile_applies_the_children_and_reports_them_ready() -> None:
     assert conditions["Ready"] == ("True", "Ready") and conditions["RedisReady"] == ("True", "Ready")
     deployment = kube.get("apps/v1", "Deployment", "demo", "team-a")
     assert deployment is not None and deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert state.applied_generations[deployment["metadata"]["uid"]] == 1
+    assert state.applied[deployment["metadata"]["uid"]].startswith("generation 1 ")
 
 
 def test_our_own_echo_refreshes_the_status_and_a_deleted_child_comes_back() -> None:
@@ -206,3 +224,90 @@ def test_a_redis_pod_that_cannot_start_makes_redis_ready_false_and_is_looked_at_
     )
     assert "demo-abc" not in redis_ready["message"]  # a server pod is not the Redis's
     assert loop.keys == [data["metadata"]["uid"]]  # no pod event will come: the status is looked at again
+
+
+def recorded_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The Kubernetes Events the controller posts, as (type, reason, message)."""
+    events: list[tuple[str, str, str]] = []
+
+    def event(body: Any, *, type: str, reason: str, message: str = "") -> None:
+        events.append((type, reason, message))
+
+    monkeypatch.setattr(kopf, "event", event)
+    return events
+
+
+def test_a_deleted_generated_secret_comes_back_with_the_value_the_pods_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = recorded_events(monkeypatch)
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    reconcile.reconcile(state, mcp_server(kube, {"sessions": {"backend": "redis"}}))
+    key = ("v1", "Secret", "demo-redis-auth", "team-a")
+    before = kube.objects[key]
+    template = kube.objects[("apps/v1", "Deployment", "demo", "team-a")]["spec"]["template"]
+    del kube.objects[key]
+    child_events.on_child_event(state, before, "DELETED")
+    after = kube.objects[key]
+    assert after["data"] == before["data"] and after["metadata"]["uid"] != before["metadata"]["uid"]
+    # The pods are not rolled: the digest of the Secret they read is unchanged.
+    assert kube.objects[("apps/v1", "Deployment", "demo", "team-a")]["spec"]["template"] == template
+    assert events == [("Normal", "Repaired", "Secret demo-redis-auth was deleted; made it again")]
+
+
+def test_a_secret_deleted_while_its_value_was_unknown_is_made_new_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = recorded_events(monkeypatch)
+    kube, loop = MemoryKube(), NoLoop()
+    reconcile.reconcile(make_state(kube, loop), mcp_server(kube, {"sessions": {"backend": "redis"}}))
+    body = kube.objects[("mcpfleet.dev/v1alpha1", "McpServer", "demo", "team-a")]
+    body["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    key = ("v1", "Secret", "demo-redis-auth", "team-a")
+    before = kube.objects.pop(key)
+    restarted = make_state(kube, loop)  # an operator that never read the value
+    reconcile.reconcile(restarted, body)
+    assert kube.objects[key]["data"] != before["data"]
+    assert [(kind, reason) for kind, reason, _ in events] == [("Warning", "GeneratedSecretReplaced")]
+    assert "demo-redis-auth" in events[0][2] and "roll" in events[0][2]
+
+
+def test_an_edited_child_is_put_back_and_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = recorded_events(monkeypatch)
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    reconcile.reconcile(state, mcp_server(kube, {"disruptionBudget": {"maxUnavailable": 1}}))
+    key = ("policy/v1", "PodDisruptionBudget", "demo", "team-a")
+    edited = copy.deepcopy(kube.objects[key])
+    edited["spec"]["maxUnavailable"] = 3
+    edited["metadata"]["generation"] += 1
+    kube.objects[key] = copy.deepcopy(edited)
+    child_events.on_child_event(state, edited, "MODIFIED")
+    assert kube.objects[key]["spec"]["maxUnavailable"] == 1
+    assert events == [("Normal", "Repaired", "PodDisruptionBudget demo was changed; put back what the McpServer says")]
+    # The echo of the repair is ours: nothing more.
+    child_events.on_child_event(state, kube.objects[key], "MODIFIED")
+    assert len(events) == 1
+
+
+def test_a_deleted_service_is_made_again_at_its_old_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients that resolved the Service's name before go on reaching it (DNS answers are cached)."""
+    recorded_events(monkeypatch)
+    kube, loop = MemoryKube(), NoLoop()
+    state = make_state(kube, loop)
+    reconcile.reconcile(state, mcp_server(kube, {}))
+    key = ("v1", "Service", "demo", "team-a")
+    service = kube.objects.pop(key)
+    service["spec"]["clusterIP"] = "10.96.7.7"
+    created: list[dict[str, Any]] = []
+    create = kube.create_if_absent
+
+    def create_if_absent(manifest: dict[str, Any]) -> dict[str, Any]:
+        created.append(copy.deepcopy(manifest))
+        return create(manifest)
+
+    monkeypatch.setattr(kube, "create_if_absent", create_if_absent)
+    child_events.on_child_event(state, service, "DELETED")
+    asked = [m["spec"].get("clusterIP") for m in created if m["kind"] == "Service"]
+    assert asked == ["10.96.7.7"] and key in kube.objects
+    # Asked once: a later reconcile applies the Service as usual.
+    created.clear()
+    reconcile.reconcile(state, kube.objects[("mcpfleet.dev/v1alpha1", "McpServer", "demo", "team-a")])
+    assert not [m for m in created if m["kind"] == "Service"]

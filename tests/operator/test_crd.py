@@ -38,7 +38,8 @@ def test_shape() -> None:
     version = crd["spec"]["versions"][0]
     assert crd["spec"]["names"]["shortNames"] == ["mcps"]
     assert version["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Replicas", "Backend", "URL", "Age"]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Ready", "Replicas", "Backend", "Verified", "Tools", "URL", "Age"]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["x-kubernetes-validations"]
     assert spec["properties"]["disruptionBudget"]["properties"]["minAvailable"]["x-kubernetes-int-or-string"]

@@ -1,5 +1,5 @@
-"""RedisReady tells the truth about the managed Redis's pods: one that cannot start makes it False, naming the
-pod and why (pure: pods and events in, a finding out)."""
+"""Ready and RedisReady tell the truth about the pods they speak for: one that cannot start makes the
+condition False, naming the pod and why (pure: pods and events in, a finding out)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from mcp_operator.controller.rechecks import needs_another_look
 from mcp_operator.managed_redis import decide_persistence
-from mcp_operator.redis_pods import RedisPods, needs_events, newest_warning, observe_pods, pod_trouble
+from mcp_operator.pod_health import PodHealth, needs_events, newest_warning, observe_pods, pod_trouble
 from mcp_operator.redis_probe import Topology
 from mcp_operator.status import compute_status
 from tests.operator.manifests import OWNER, spec
@@ -121,7 +121,7 @@ def test_the_newest_warning_about_the_pod_is_the_one_told() -> None:
     assert newest_warning(pod("demo-redis-0"), events) is None
 
 
-def redis_ready(s: dict[str, Any], top: Topology | None, pods: RedisPods | None, ready: int = 3) -> dict[str, Any]:
+def redis_ready(s: dict[str, Any], top: Topology | None, pods: PodHealth | None, ready: int = 3) -> dict[str, Any]:
     the_spec = spec(**s)
     sts = {"status": {"readyReplicas": ready}}
     decided = decide_persistence(the_spec, sts, default_class=False)
@@ -148,7 +148,7 @@ def test_redis_ready_is_false_while_a_redis_pod_cannot_start() -> None:
 
 def test_redis_ready_says_which_pods_are_not_ready_yet() -> None:
     pods = observe_pods([pod("demo-redis-0", ready=True), pod("demo-redis-sentinel-1")], [])
-    assert pods == RedisPods(failing=(), not_ready=("demo-redis-sentinel-1",))
+    assert pods == PodHealth(failing=(), not_ready=("demo-redis-sentinel-1",))
     found = redis_ready(HA, Topology("demo-redis-0.x", 2, 2), pods)
     assert (found["status"], found["reason"]) == ("True", "PodsNotReady")
     assert found["message"].startswith("primary demo-redis-0.x; 2 of 2 replicas in sync")
@@ -166,3 +166,53 @@ def test_redis_ready_says_which_pods_are_not_ready_yet() -> None:
 def test_pods_on_their_way_are_looked_at_again(reason: str, again: bool) -> None:
     """A pod stuck in ContainerCreating produces no event the operator watches: only a re-check sees it."""
     assert needs_another_look({"conditions": [{"type": "RedisReady", "reason": reason}]}) is again
+
+
+def test_ready_is_false_at_once_while_a_server_pod_cannot_start() -> None:
+    """A rollout stuck on a crash-looping or unpullable pod would otherwise read as merely in progress."""
+    deployment = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2, "updatedReplicas": 1},
+    }
+    crashing = pod("demo-7c9-abcde", waiting="CrashLoopBackOff", message="back-off 40s restarting failed container")
+    health = observe_pods([pod("demo-6b8-fghij", ready=True), crashing], [])
+    status = compute_status(
+        owner=OWNER, spec=spec(replicas=2), generation=2, deployment=deployment, server_pod_health=health
+    )
+    conditions = {c["type"]: c for c in status["conditions"]}
+    ready = conditions["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "PodCannotStart")
+    assert ready["message"] == (
+        "2/2 pods ready; pod demo-7c9-abcde: container redis CrashLoopBackOff "
+        "(back-off 40s restarting failed container)"
+    )
+    assert (conditions["Degraded"]["status"], conditions["Degraded"]["reason"]) == ("True", "PodCannotStart")
+    assert needs_another_look(status)
+    # Once it runs, the Deployment's counts decide again.
+    healthy = observe_pods([pod("demo-6b8-fghij", ready=True)], [])
+    again = compute_status(
+        owner=OWNER, spec=spec(replicas=2), generation=2, deployment=deployment, server_pod_health=healthy
+    )
+    assert next(c for c in again["conditions"] if c["type"] == "Ready")["reason"] == "NotReady"
+
+
+def test_ready_is_false_while_the_managed_redis_cannot_start() -> None:
+    stuck = pod("demo-redis-0", waiting="ImagePullBackOff", message='Back-off pulling image "redis:nope"')
+    the_spec = spec(sessions={"backend": "redis"})
+    deployment = {
+        "metadata": {"generation": 1},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1},
+    }
+    status = compute_status(
+        owner=OWNER,
+        spec=the_spec,
+        generation=1,
+        deployment=deployment,
+        redis={"status": {"readyReplicas": 0}},
+        redis_pods=observe_pods([stuck], []),
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodCannotStart")
+    assert "Redis: pod demo-redis-0: container redis ImagePullBackOff" in ready["message"]

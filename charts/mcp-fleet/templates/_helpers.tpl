@@ -76,30 +76,24 @@ namespace (a Role).
 - apiGroups: [mcpfleet.dev]
   resources: [mcpservers/status]
   verbs: [get, patch, update]
-# Children, applied server-side (create happens through patch) and removed when no longer wanted;
-# Deployments, StatefulSets and Services are watched, so that one deleted comes back.
+# Children, applied server-side (create happens through patch) and removed when no longer wanted. Every kind
+# is watched (only objects labelled as the operator's), so that one deleted comes back and one edited is put
+# back; Secrets are read for the generated values and the digests that roll pods when a referenced one changes.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
-  resources: [services]
+  resources: [services, secrets, configmaps]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get, create, patch, delete]
-# The start scripts of a highly available managed Redis.
-- apiGroups: [""]
-  resources: [configmaps]
-  verbs: [get, create, patch, delete]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Kubernetes Events about McpServers; the Warnings about Redis pods that cannot start (RedisReady says why).
 - apiGroups: ["", events.k8s.io]
   resources: [events]

@@ -1,42 +1,30 @@
 """What a child's event asks of the McpServer that owns it: a reconcile (the child was deleted or edited: the
-reconcile puts it back), a status refresh (pods became ready), or nothing."""
+reconcile puts it back, and an Event says so), a status refresh (pods became ready), or nothing."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, cast
 
+import kopf
 from pydantic import ValidationError
 
 from mcp_operator.api import GROUP, KIND, VERSION
+from mcp_operator.controller.drift import ChildId, child_event_action, fingerprint, repair_message
 from mcp_operator.controller.rechecks import needs_another_look
-from mcp_operator.controller.reconcile import WORKLOADS, McpServerObject, observe_status, read_spec, reconcile
+from mcp_operator.controller.reconcile import McpServerObject, observe_status, read_spec, reconcile
 from mcp_operator.controller.setup import OperatorState
+from mcp_operator.status import Reason
 
 logger = logging.getLogger(__name__)
 
-ChildAction = Literal["reconcile", "status", "ignore"]
-
-
-def child_event_action(event: str, kind: str, generation: int | None, applied: int | None) -> ChildAction:
-    """What a child's event asks of its owner (pure).
-
-    A deleted child is put back (reconcile). A workload at the generation our own apply gave it is our echo or
-    a status change (pods became ready): refresh the owner's status. Any other generation is someone's edit
-    (or, after an operator restart, not known yet): reconcile, which puts back what the operator owns. A
-    Service's other events change nothing the status shows.
-    """
-    if event == "DELETED":
-        return "reconcile"
-    if kind not in WORKLOADS:
-        return "ignore"
-    return "status" if generation == applied else "reconcile"
-
 
 def status_changed(current: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Whether writing `new` would change the owner's status (so an echo of our own patch writes nothing)."""
-    return dict(current or {}) != dict(new)
+    """Whether merging `new` into the owner's status would change it (so an echo of our own patch writes
+    nothing; fields only the verifier writes, such as `verified`, are not in `new`)."""
+    current = current or {}
+    return any(current.get(key) != value for key, value in new.items())
 
 
 def namespace_terminating(error: Exception) -> bool:
@@ -44,17 +32,18 @@ def namespace_terminating(error: Exception) -> bool:
     return getattr(error, "status", None) == 403 and "NamespaceTerminating" in str(error)
 
 
-def on_child_event(state: OperatorState, child: Mapping[str, Any], event: str) -> None:
-    """Route one event of a child (a Deployment, StatefulSet or Service the operator made) to its owner."""
+def on_child_event(state: OperatorState, child: Mapping[str, Any], event: str | None) -> None:
+    """Route one event of a child the operator made to its owner (`drift.child_event_action`)."""
     meta = child["metadata"]
-    uid = meta.get("uid", "")
-    action = child_event_action(event, child["kind"], meta.get("generation"), state.applied_generations.get(uid))
+    uid = str(meta.get("uid", ""))
+    seen = fingerprint(child)
+    action = child_event_action(event, child["kind"], seen, state.applied.get(uid))
     if event == "DELETED":
-        state.applied_generations.pop(uid, None)
+        state.forget(dict(child))
     if action == "ignore":
         return
     try:
-        update_owner(state, child, reconcile_owner=action == "reconcile")
+        update_owner(state, child, reconcile_owner=action == "reconcile", event=event)
     except ValidationError:
         pass  # an invalid spec is reported by the McpServer's own handlers
     except Exception as error:
@@ -75,9 +64,11 @@ def owner_of(child: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-def update_owner(state: OperatorState, child: Mapping[str, Any], reconcile_owner: bool) -> None:
-    """Reconcile the child's owner, or refresh its status; write the status if it changed, and schedule a
-    re-check while the Sentinels have yet to settle."""
+def update_owner(
+    state: OperatorState, child: Mapping[str, Any], reconcile_owner: bool, event: str | None = None
+) -> None:
+    """Reconcile the child's owner (and say in an Event what that repaired), or refresh its status; write the
+    status if it changed, and schedule a re-check while the Sentinels have yet to settle."""
     found = owner_of(child)
     if found is None:
         return
@@ -87,12 +78,26 @@ def update_owner(state: OperatorState, child: Mapping[str, Any], reconcile_owner
         return  # the owner is gone or going: its children go by garbage collection
     if reconcile_owner:
         status = reconcile(state, body)
+        tell_repair(state, body, child, event)
     else:
         status = observe_status(state.kube, McpServerObject.of(body), read_spec(body, state.settings))
     if needs_another_look(status):
         look_again(state, child)
+    state.verifier.consider(body, status)
     if status_changed(body.get("status"), status):
         state.kube.patch_status(f"{GROUP}/{VERSION}", KIND, name, namespace, status)
+
+
+def tell_repair(state: OperatorState, owner: Mapping[str, Any], child: Mapping[str, Any], event: str | None) -> None:
+    """A Normal Event on the owner when the reconcile a child's event prompted put that child back."""
+    which = ChildId.of(child)
+    now_uid = state.applied_uids.get(which)
+    now = state.applied.get(now_uid) if now_uid else None
+    message = repair_message(which, event, fingerprint(child), str(child["metadata"].get("uid", "")), now_uid, now)
+    if message is None:
+        return
+    logger.info("%s/%s: %s", which.namespace, owner["metadata"]["name"], message)
+    kopf.event(kopf.Body(cast(Any, dict(owner))), type="Normal", reason=str(Reason.REPAIRED), message=message)
 
 
 def look_again(state: OperatorState, child: Mapping[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 The Sentinels learn that a replica caught up some seconds after its pod became ready, and no Kubernetes event
 follows; a Redis pod that cannot start (a FailedMount, an image that does not pull) says so in a Warning event
-seconds after its StatefulSet last changed. While RedisReady says something that will change without an event
-to the operator, the owner's status is looked at again `LOOK_AGAIN_SECONDS` later (at most one pending
+seconds after its StatefulSet last changed; a server pod in CrashLoopBackOff changes no Deployment. While
+RedisReady says something that will change without an event to the operator, or Ready names a pod that
+cannot start, the owner's status is looked at again `LOOK_AGAIN_SECONDS` later (at most one pending
 re-check per child).
 
 Re-checks are scheduled on kopf's event loop and run in kopf's thread pool, as the sync handlers are. They
@@ -37,9 +38,11 @@ UNSETTLED = frozenset(
 
 
 def needs_another_look(status: Mapping[str, Any]) -> bool:
-    """Whether RedisReady says something the Sentinels will change without a Kubernetes event (pure)."""
+    """Whether RedisReady says something the Sentinels will change without a Kubernetes event, or a server pod
+    cannot start (it may recover, or its reason change, with no event to the operator) (pure)."""
     return any(
-        c.get("type") == ConditionType.REDIS_READY and c.get("reason") in UNSETTLED
+        (c.get("type") == ConditionType.REDIS_READY and c.get("reason") in UNSETTLED)
+        or (c.get("type") == ConditionType.READY and c.get("reason") == Reason.POD_CANNOT_START)
         for c in status.get("conditions", [])
     )
 
