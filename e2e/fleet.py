@@ -46,7 +46,7 @@ def condition(kube: Cluster, namespace: str, name: str, kind: str) -> str | None
 
 def install_crds(kube: Cluster) -> None:
     """The CRDs from crds/ (McpServer, kopf's peering resources), for an operator run outside the chart."""
-    kube.run("apply", "--server-side", "-f", str(ROOT / "crds"))
+    kube.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kube.run("wait", "--for=condition=Established", "-f", str(ROOT / "crds"), "--timeout=60s")
 
 
@@ -68,7 +68,9 @@ def wait_ready(kube: Cluster, namespace: str, name: str, timeout: float = 300) -
 
 
 def helm_install(kube: Cluster, release: str, namespace: str, values: dict[str, Any], workdir: Path) -> str:
-    """`helm upgrade --install` (install the first time, upgrade after), waiting for the operator's rollout."""
+    """`helm upgrade --install` (install the first time, upgrade after), waiting for the operator's rollout. The
+    CRDs are applied first, as the README says to on an upgrade (Helm installs them only the first time)."""
+    install_crds(kube)
     values_file = workdir / f"{release}-values.yaml"
     values_file.write_text(yaml.safe_dump(target.with_values(values)))
     return kube.helm(

@@ -218,6 +218,71 @@ def test_every_child_deleted_or_edited_is_put_back_under_load(kube: Cluster, ha:
     kube.run("delete", "mcps", SMALL, "-n", ha, "--wait=true")
 
 
+def verified(kube: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    status = kube.json("get", "mcps", name, "-n", namespace).get("status") or {}
+    return next((c for c in status.get("conditions", []) if c["type"] == "Verified"), {})
+
+
+def probe_now(kube: Cluster, namespace: str, name: str) -> None:
+    """The documented way to ask for a reconcile and a probe now."""
+    value = f"mcpfleet.dev/reconcile-request={time.time()}"
+    kube.run("annotate", "--overwrite", "mcps", name, "-n", namespace, value)
+
+
+def test_verified_says_the_fleet_answers_mcp_across_replicas(kube: Cluster, ha: str) -> None:
+    """Verified=True with the cross-pod step in its message; an app whose tool listing fails, and a pod that
+    does not share sessions with the others, make it False naming the step (and the pod)."""
+
+    def passed() -> dict[str, Any] | None:
+        found = verified(kube, ha, NAME)
+        return found if found.get("status") == "True" else None
+
+    found = wait_for("Verified=True", passed, 120)
+    assert "session served by each of 3 pods" in found["message"], found
+    assert found["message"].startswith("mcp-fleet-demo"), found
+    status = kube.json("get", "mcps", NAME, "-n", ha)["status"]
+    assert status["verified"]["pods"] == 3 and status["verified"]["tools"] > 0, status["verified"]
+    assert set(status["verified"]["protocolVersions"]) == {"2026-07-28", "2025-11-25"}
+    header, row = kube.run("get", "mcps", NAME, "-n", ha).splitlines()[:2]
+    assert row.split()[header.split().index("VERIFIED")] == "True", (header, row)
+
+    # An app whose tool listing raises.
+    kube.apply(mcps("faulty", "  replicas: 1\n  app: mcp_runtime.examples.faulty:server\n"), ha)
+    wait_ready(kube, ha, "faulty", 180)
+    failing = wait_for("Verified=False", lambda: verified(kube, ha, "faulty").get("status") == "False", 60)
+    assert failing
+    said = verified(kube, ha, "faulty")
+    assert (said["reason"], said["message"].split(":")[0]) == ("ProbeFailed", "step tools/list failed"), said
+    kube.run("delete", "mcps", "faulty", "-n", ha, "--wait=true")
+
+    # A pod the Service sends traffic to, on sessions of its own (memory): the cross-pod step fails on it.
+    template = kube.json("get", "deployment", NAME, "-n", ha)["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    container["env"] = [e for e in container["env"] if not e["name"].startswith("MCP_REDIS")]
+    container["env"] = [e for e in container["env"] if e["name"] != "MCP_SESSION_BACKEND"]
+    container["env"].append({"name": "MCP_SESSION_BACKEND", "value": "memory"})
+    labels = {k: v for k, v in template["metadata"]["labels"].items() if k != "pod-template-hash"}
+    stray = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stray", "labels": labels},
+        "spec": {**template["spec"], "containers": [container]},
+    }
+    kube.run("apply", "-n", ha, "-f", "-", input=json.dumps(stray))
+    kube.run("wait", "-n", ha, "--for=condition=Ready", "pod/stray", "--timeout=120s", timeout=150)
+    probe_now(kube, ha, NAME)
+
+    def refused() -> dict[str, Any] | None:
+        found = verified(kube, ha, NAME)
+        return found if found.get("status") == "False" else None
+
+    found = wait_for("Verified=False for the stray pod", refused, 60)
+    assert found["message"].startswith("step cross-replica on pod stray failed: HTTP 404"), found
+    kube.run("delete", "pod", "stray", "-n", ha, "--wait=true")
+    probe_now(kube, ha, NAME)
+    wait_for("Verified=True again", passed, 60)
+
+
 def test_deleting_the_primary_and_rolling_redis_under_load_lose_nothing(kube: Cluster, ha: str) -> None:
     job = "ha-load"
     start_load(kube, ha, job, 240)

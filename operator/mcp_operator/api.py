@@ -185,6 +185,52 @@ class AuthSpec(Model):
     )
 
 
+HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class GatewayParent(Model):
+    """A Gateway the route attaches to (a Gateway API ParentReference)."""
+
+    name: str = Field(description="The Gateway's name.", min_length=1)
+    namespace: str | None = Field(None, description="The Gateway's namespace (empty: the McpServer's).")
+    section_name: str | None = Field(None, description="One listener of the Gateway (empty: any that allows it).")
+
+
+class ExposeGateway(Model):
+    """An HTTPRoute (Gateway API) to the McpServer's Service."""
+
+    parent_refs: list[GatewayParent] = Field(description="The Gateways the route attaches to.", min_length=1)
+
+
+class ExposeIngress(Model):
+    """An Ingress to the McpServer's Service."""
+
+    class_name: str | None = Field(None, description="The IngressClass (empty: the cluster's default class).")
+    tls_secret_name: str | None = Field(
+        None, description="A TLS Secret for the hostnames (the external URL is https when set)."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations of the Ingress, over the ones the operator sets for long-lived SSE responses "
+        "(ingress-nginx: read and send timeouts of 3600 s, buffering off).",
+    )
+
+
+class ExposeSpec(Model):
+    """The McpServer reachable from outside the cluster: an HTTPRoute to a Gateway or an Ingress, owned and
+    repaired by the operator. Its hostnames are accepted by the server's DNS-rebinding guard (and, with their
+    scheme, as Origins) with no hand-set allowedHosts; the status gives the external URL."""
+
+    hostnames: list[Annotated[str, Field(pattern=HOSTNAME, max_length=253)]] = Field(
+        description="The hostnames clients use (no port, no scheme).", min_length=1, max_length=16
+    )
+    path: str | None = Field(
+        None, description="The path prefix routed (empty: the MCP endpoint's path).", pattern=r"^/.*"
+    )
+    gateway: ExposeGateway | None = Field(None, description="Make an HTTPRoute (Gateway API).")
+    ingress: ExposeIngress | None = Field(None, description="Make an Ingress.")
+
+
 class McpServerSpec(Model):
     """The desired state of an MCP server run with mcp-fleet."""
 
@@ -229,6 +275,14 @@ class McpServerSpec(Model):
         default_factory=list, description="Extra Host values accepted (the Service's names are always accepted)."
     )
     allowed_origins: list[str] = Field(default_factory=list, description="Origin values accepted.")
+    expose: ExposeSpec | None = Field(
+        None,
+        description="Reach the server from outside the cluster: an HTTPRoute to a Gateway (gateway) or an "
+        "Ingress (ingress), owned and repaired by the operator. The hostnames pass the server's DNS-rebinding "
+        "guard (and, with their scheme, its Origin check) with no hand-set allowedHosts; status.externalUrl is "
+        "the external URL, and the Exposed condition says whether the Gateway or ingress controller took the "
+        "route.",
+    )
 
 
 class Condition(Model):
@@ -263,6 +317,7 @@ class McpServerStatus(Model):
     ready_replicas: int | None = Field(None, description="Server pods that are ready.")
     selector: str | None = Field(None, description="The pods' label selector (for the scale subresource).")
     url: str | None = Field(None, description="The in-cluster URL of the MCP endpoint.")
+    external_url: str | None = Field(None, description="The MCP endpoint's URL from outside (spec.expose).")
     session_backend: str | None = Field(None, description="The session backend in effect.")
     ready: str | None = Field(None, description="ready/replicas, for kubectl get.")
     reconcile_request: str | None = Field(

@@ -47,6 +47,11 @@ SPEC_RULES = [
         "fieldPath": ".disruptionBudget",
     },
     {
+        "rule": "!has(self.expose) || (has(self.expose.gateway) != has(self.expose.ingress))",
+        "message": "expose needs exactly one of gateway (an HTTPRoute) and ingress (an Ingress)",
+        "fieldPath": ".expose",
+    },
+    {
         "rule": "!has(self.redis) || !has(self.redis.url) || !has(self.redis.tls) || "
         "self.redis.tls == self.redis.url.startsWith('rediss://')",
         "message": "redis.tls must match the URL scheme (rediss:// for TLS)",

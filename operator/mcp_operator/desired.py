@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.exposure import HTTP_ROUTE_API, INGRESS_API, build_http_route, build_ingress
 from mcp_operator.generated_secrets import build_redis_secret, build_request_state_secret
 from mcp_operator.managed_redis import (
     Persistence,
@@ -103,6 +104,16 @@ def desired_state(
         state.apply.append(build_hpa(owner, spec))
     else:
         state.absent.append(ChildRef("autoscaling/v2", "HorizontalPodAutoscaler", owner.server))
+    route = ChildRef(HTTP_ROUTE_API, "HTTPRoute", owner.server)
+    ingress = ChildRef(INGRESS_API, "Ingress", owner.server)
+    if spec.expose is not None and spec.expose.gateway is not None:
+        state.apply.append(build_http_route(owner, spec))
+        state.absent.append(ingress)
+    elif spec.expose is not None and spec.expose.ingress is not None:
+        state.apply.append(build_ingress(owner, spec))
+        state.absent.append(route)
+    else:
+        state.absent += [route, ingress]
     if spec.disruption_budget is not None:
         state.apply.append(build_pdb(owner, spec))
     else:

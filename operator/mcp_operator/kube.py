@@ -9,13 +9,24 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError, ResourceNotFoundError
 
 from mcp_operator.desired import ChildRef
 
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "mcp-fleet-operator"
+
+
+REDISCOVER_SECONDS = 60.0
+
+
+class KindNotServed(Exception):
+    """The API server does not serve this kind (its CRDs are not installed: the Gateway API's, say)."""
+
+    def __init__(self, api_version: str, kind: str) -> None:
+        super().__init__(f"the cluster does not serve {api_version} {kind}")
+        self.api_version, self.kind = api_version, kind
 
 
 class Kube:
@@ -29,13 +40,25 @@ class Kube:
                 config.load_kube_config()
             api_client = client.ApiClient()
         self.api_client = api_client
+        self._rediscovered = -REDISCOVER_SECONDS
 
     @cached_property
     def dynamic(self) -> DynamicClient:
         return DynamicClient(self.api_client)
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            # Discovery is cached: look again (at most once a minute) for CRDs installed since.
+            if time.monotonic() - self._rediscovered < REDISCOVER_SECONDS:
+                raise KindNotServed(api_version, kind) from None
+            self._rediscovered = time.monotonic()
+            self.dynamic.resources.invalidate_cache()
+            try:
+                return self.dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                raise KindNotServed(api_version, kind) from None
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: idempotent, and repairs drift in the fields the operator owns."""
@@ -77,10 +100,19 @@ class Kube:
             for c in classes.get("items") or []
         )
 
+    def served(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind."""
+        try:
+            self._resource(api_version, kind)
+        except KindNotServed:
+            return False
+        return True
+
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (or its kind is not served at all)."""
         try:
             found: dict[str, Any] = self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
-        except NotFoundError:
+        except (NotFoundError, KindNotServed):
             return None
         return found
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from mcp_operator.api import Durability, McpServerSpec
 from mcp_operator.defaults import MASTER_NAME, REDIS_PORT, runtime_default
+from mcp_operator.exposure import exposed_hosts, exposed_origins
 from mcp_operator.names import Owner
 from mcp_operator.redis_ha import sentinel_addresses
 from mcp_runtime.settings import RuntimeSettings
@@ -77,7 +78,7 @@ def allowed_hosts(owner: Owner, spec: McpServerSpec) -> list[str]:
         f"{owner.service_host()}.cluster.local",
     ]
     local: list[str] = runtime_default("allowed_hosts")  # the runtime's own: localhost on any port
-    return [*local, *names, *(f"{n}:*" for n in names), *spec.allowed_hosts]
+    return [*local, *names, *(f"{n}:*" for n in names), *exposed_hosts(spec), *spec.allowed_hosts]
 
 
 def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
@@ -94,8 +95,9 @@ def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
         setting("log_format", "json"),
         {"name": RuntimeSettings.env_name("replica_name"), "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
-    if spec.allowed_origins:
-        env.append(setting("allowed_origins", ["http://localhost:*", *spec.allowed_origins]))
+    if spec.allowed_origins or spec.expose is not None:
+        origins = ["http://localhost:*", *exposed_origins(spec), *spec.allowed_origins]
+        env.append(setting("allowed_origins", origins))
     if sessions.backend == "redis":
         env += redis_env(owner, spec)
     if spec.auth.bearer_token_secret_ref is not None:

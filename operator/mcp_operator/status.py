@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from mcp_operator.api import McpServerSpec
+from mcp_operator.exposure import external_url
 from mcp_operator.managed_redis import Persistence
 from mcp_operator.names import Owner
 from mcp_operator.networking import effective_affinity, service_url
@@ -28,6 +29,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     REDIS_READY = "RedisReady"
     SESSION_AFFINITY = "SessionAffinity"
+    EXPOSED = "Exposed"
 
 
 class Reason(StrEnum):
@@ -56,6 +58,11 @@ class Reason(StrEnum):
     # SessionAffinity
     CLIENT_IP_AFFINITY = "ClientIPAffinity"
     SESSIONS_WILL_BREAK = "SessionsWillBreak"
+    # Exposed
+    ROUTED = "Routed"
+    WAITING_FOR_CONTROLLER = "WaitingForController"
+    NOT_ACCEPTED = "NotAccepted"
+    KIND_NOT_SERVED = "KindNotServed"
     # Events (not conditions): a child put back; a generated Secret made again with a new value
     REPAIRED = "Repaired"
     GENERATED_SECRET_REPLACED = "GeneratedSecretReplaced"
@@ -69,6 +76,53 @@ class Finding:
     ok: bool | None
     reason: Reason
     message: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """The HTTPRoute or Ingress of spec.expose as observed: whether the cluster serves its kind, the object."""
+
+    kind: str
+    served: bool
+    found: dict[str, Any] | None = None
+
+
+def exposed(spec: McpServerSpec, route: Route | None) -> Finding | None:
+    """Exposed, for spec.expose only: the route exists and its Gateway accepted it (an Ingress: its controller
+    gave it an address)."""
+    if spec.expose is None or route is None:
+        return None
+    kind = ConditionType.EXPOSED
+    url = external_url(spec)
+    if not route.served:
+        api = "the Gateway API CRDs (gateway.networking.k8s.io)" if route.kind == "HTTPRoute" else "Ingress"
+        message = f"the cluster does not serve {route.kind}: install {api}, or remove spec.expose"
+        return Finding(kind, False, Reason.KIND_NOT_SERVED, message)
+    if route.found is None:
+        return Finding(kind, None, Reason.WAITING_FOR_CONTROLLER, f"the {route.kind} is being made")
+    status = route.found.get("status") or {}
+    if route.kind == "Ingress":
+        addresses = [a.get("ip") or a.get("hostname") for a in (status.get("loadBalancer") or {}).get("ingress") or []]
+        if not addresses:
+            return Finding(kind, None, Reason.WAITING_FOR_CONTROLLER, f"{url}: no ingress controller took it yet")
+        return Finding(kind, True, Reason.ROUTED, f"{url} through the Ingress at {', '.join(map(str, addresses))}")
+    parents = status.get("parents") or []
+    refused = []
+    for parent in parents:
+        ref = parent.get("parentRef") or {}
+        for condition in parent.get("conditions") or []:
+            if condition.get("type") in ("Accepted", "ResolvedRefs") and condition.get("status") == "False":
+                refused.append(f"Gateway {ref.get('name')}: {condition.get('reason')}: {condition.get('message', '')}")
+    if refused:
+        return Finding(kind, False, Reason.NOT_ACCEPTED, "; ".join(refused))
+    accepted = [
+        str((p.get("parentRef") or {}).get("name"))
+        for p in parents
+        if any(c.get("type") == "Accepted" and c.get("status") == "True" for c in p.get("conditions") or [])
+    ]
+    if not accepted:
+        return Finding(kind, None, Reason.WAITING_FOR_CONTROLLER, f"{url}: no Gateway accepted the route yet")
+    return Finding(kind, True, Reason.ROUTED, f"{url} through Gateway {', '.join(accepted)}")
 
 
 @dataclass(frozen=True)
@@ -267,6 +321,7 @@ def compute_status(
     topology: Topology | None = None,
     redis_pods: PodHealth | None = None,
     server_pod_health: PodHealth | None = None,
+    route: Route | None = None,
 ) -> dict[str, Any]:
     """The status of the McpServer `owner`: `deployment` is its server Deployment, `redis` its managed Redis
     StatefulSet, `topology` what that Redis's Sentinels say (high availability), `redis_pods` what its pods
@@ -281,6 +336,7 @@ def compute_status(
         redis_finding,
         session_affinity(spec, pods),
         ready(pods, problems, redis_finding, server_pod_health),
+        exposed(spec, route),
     ]
     previous = {c["type"]: c for c in previous_conditions}
     selector = ",".join(f"{k}={v}" for k, v in owner.selector("server").items())
@@ -293,6 +349,7 @@ def compute_status(
         "readyReplicas": pods.ready,
         "selector": selector,
         "url": service_url(owner, spec),
+        "externalUrl": external_url(spec),
         "sessionBackend": spec.sessions.backend,
         "ready": f"{pods.ready}/{pods.desired}",
     }

@@ -20,14 +20,15 @@ from mcp_operator.config import OperatorSettings, effective_spec
 from mcp_operator.controller.drift import ChildId
 from mcp_operator.controller.setup import OperatorState
 from mcp_operator.desired import DesiredState, Generated, desired_state, uses_ha_redis, uses_managed_redis
+from mcp_operator.exposure import HTTP_ROUTE_API, INGRESS_API
 from mcp_operator.generated_secrets import build_redis_secret, build_request_state_secret, decode, new_secret_value
-from mcp_operator.kube import Kube
+from mcp_operator.kube import KindNotServed, Kube
 from mcp_operator.managed_redis import Persistence, decide_persistence
 from mcp_operator.metrics import record_ready, timed_reconcile
 from mcp_operator.names import Owner
 from mcp_operator.pod_health import PodHealth, needs_events, observe_pods
 from mcp_operator.redis_probe import ask_sentinels
-from mcp_operator.status import Reason, compute_status
+from mcp_operator.status import Reason, Route, compute_status
 from mcp_operator.workload import referenced_secrets
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,10 @@ def apply_desired(state: OperatorState, owner: Owner, desired: DesiredState) -> 
     for manifest in desired.apply:
         if manifest["kind"] == "Service":
             same_address_again(state, manifest)
-        state.note_applied(apply_child(state.kube, manifest))
+        try:
+            state.note_applied(apply_child(state.kube, manifest))
+        except KindNotServed as error:  # an HTTPRoute without the Gateway API: the Exposed condition says so
+            logger.warning("%s/%s: %s", owner.namespace, owner.name, error)
     for ref in desired.absent:
         if state.kube.delete(ref, owner.namespace, owner.uid):
             logger.info("deleted %s/%s, no longer wanted", ref.kind, ref.name)
@@ -264,6 +268,7 @@ def observe_status(kube: Kube, server: McpServerObject, spec: McpServerSpec) -> 
     redis = kube.get("apps/v1", "StatefulSet", owner.redis, owner.namespace) if uses_managed_redis(spec) else None
     persistence = decide_persistence(spec, redis, default_class=False) if redis is not None else None
     server_health, redis_pods = observe_pods_of(kube, owner, with_redis=redis is not None)
+    route = observe_route(kube, owner, spec)
     topology = None
     if uses_ha_redis(spec):
         secret = kube.get("v1", "Secret", owner.redis_secret, owner.namespace)
@@ -280,9 +285,20 @@ def observe_status(kube: Kube, server: McpServerObject, spec: McpServerSpec) -> 
         topology=topology,
         redis_pods=redis_pods,
         server_pod_health=server_health,
+        route=route,
     )
     record_ready(owner.namespace, owner.name, status["conditions"])
     return status
+
+
+def observe_route(kube: Kube, owner: Owner, spec: McpServerSpec) -> Route | None:
+    """The HTTPRoute or Ingress of spec.expose as the cluster holds it (None without spec.expose)."""
+    if spec.expose is None:
+        return None
+    api_version, kind = (HTTP_ROUTE_API, "HTTPRoute") if spec.expose.gateway else (INGRESS_API, "Ingress")
+    if not kube.served(api_version, kind):
+        return Route(kind, served=False)
+    return Route(kind, served=True, found=kube.get(api_version, kind, owner.server, owner.namespace))
 
 
 def observe_pods_of(kube: Kube, owner: Owner, with_redis: bool) -> tuple[PodHealth | None, PodHealth | None]:

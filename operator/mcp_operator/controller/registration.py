@@ -62,5 +62,7 @@ def on_server_event(
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=CHILDREN)
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=CHILDREN)
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=CHILDREN)
+@kopf.on.event("networking.k8s.io", "v1", "ingresses", labels=CHILDREN)
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=CHILDREN)  # served once its CRDs are
 def on_child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     child_events.on_child_event(setup.state_of(memo), body, type)
