@@ -53,6 +53,8 @@ def test_invalid_mcpservers_are_rejected_with_a_message(kube: Cluster, namespace
         "  replicas: -1\n": "spec.replicas",
         "  sessions: {backend: postgres}\n": "Unsupported value",
         "  disruptionBudget: {minAvailable: 1, maxUnavailable: 1}\n": "exactly one of",
+        "  expose: {hostnames: [mcp.example.test]}\n": "expose needs exactly one of gateway",
+        "  expose: {hostnames: ['mcp.example.test:443'], ingress: {}}\n": "spec.expose.hostnames[0]",
     }
     for spec, message in cases.items():
         done = subprocess.run(
