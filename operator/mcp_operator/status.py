@@ -63,6 +63,7 @@ class Reason(StrEnum):
     WAITING_FOR_CONTROLLER = "WaitingForController"
     NOT_ACCEPTED = "NotAccepted"
     KIND_NOT_SERVED = "KindNotServed"
+    ROUTE_MISSING = "RouteMissing"
     # Events (not conditions): a child put back; a generated Secret made again with a new value
     REPAIRED = "Repaired"
     GENERATED_SECRET_REPLACED = "GeneratedSecretReplaced"
@@ -99,7 +100,7 @@ def exposed(spec: McpServerSpec, route: Route | None) -> Finding | None:
         message = f"the cluster does not serve {route.kind}: install {api}, or remove spec.expose"
         return Finding(kind, False, Reason.KIND_NOT_SERVED, message)
     if route.found is None:
-        return Finding(kind, None, Reason.WAITING_FOR_CONTROLLER, f"the {route.kind} is being made")
+        return Finding(kind, False, Reason.ROUTE_MISSING, f"the {route.kind} is not there yet; it is being made")
     status = route.found.get("status") or {}
     if route.kind == "Ingress":
         addresses = [a.get("ip") or a.get("hostname") for a in (status.get("loadBalancer") or {}).get("ingress") or []]

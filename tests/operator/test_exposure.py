@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from mcp_operator.controller.rechecks import needs_another_look, needs_reconcile
 from mcp_operator.desired import desired_state
 from mcp_operator.status import Route, compute_status
 from tests.operator.manifests import KEYS, OWNER, build, env_of, spec
@@ -96,10 +97,16 @@ def test_exposed_says_whether_the_gateway_took_the_route() -> None:
     missing = exposed_condition(Route("HTTPRoute", served=False))
     assert (missing["status"], missing["reason"]) == ("False", "KindNotServed")
     assert "install the Gateway API CRDs" in missing["message"]
+    assert needs_another_look({"conditions": [missing]}) and not needs_reconcile({"conditions": [missing]})
+    # The CRDs came after the McpServer: the route's apply failed then, so a reconcile is due now.
+    absent = exposed_condition(Route("HTTPRoute", served=True, found=None))
+    assert (absent["status"], absent["reason"]) == ("False", "RouteMissing")
+    assert needs_reconcile({"conditions": [absent]})
     waiting = exposed_condition(Route("HTTPRoute", served=True, found={"status": {}}))
     assert (waiting["status"], waiting["reason"]) == ("Unknown", "WaitingForController")
     accepted = exposed_condition(Route("HTTPRoute", served=True, found={"status": {"parents": [parent("True")]}}))
     assert (accepted["status"], accepted["message"]) == ("True", "http://mcp.example.test/mcp through Gateway edge")
+    assert not needs_another_look({"conditions": [accepted]})
     refused = {"status": {"parents": [parent("False", "NotAllowedByListeners", "namespace not allowed")]}}
     said = exposed_condition(Route("HTTPRoute", served=True, found=refused))
     assert (said["status"], said["reason"]) == ("False", "NotAccepted")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from mcp_operator.api import GROUP, KIND, VERSION
 from mcp_operator.controller.drift import ChildId, child_event_action, fingerprint, repair_message
-from mcp_operator.controller.rechecks import needs_another_look
+from mcp_operator.controller.rechecks import needs_another_look, needs_reconcile
 from mcp_operator.controller.reconcile import McpServerObject, observe_status, read_spec, reconcile
 from mcp_operator.controller.setup import OperatorState
 from mcp_operator.status import Reason
@@ -81,6 +81,8 @@ def update_owner(
         tell_repair(state, body, child, event)
     else:
         status = observe_status(state.kube, McpServerObject.of(body), read_spec(body, state.settings))
+        if needs_reconcile(status):
+            status = reconcile(state, body)
     if needs_another_look(status):
         look_again(state, child)
     state.verifier.consider(body, status)
@@ -110,3 +112,22 @@ def look_again(state: OperatorState, child: Mapping[str, Any]) -> None:
             logger.exception("could not refresh the status of the owner of %s", child["metadata"].get("name"))
 
     state.rechecks.schedule(str(child["metadata"].get("uid", "")), look)
+
+
+def look_again_at_server(state: OperatorState, body: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    """After the McpServer's own reconcile: a re-check when its status will change with no child event (its
+    route on its way), through a stand-in child that names it as owner."""
+    if not needs_another_look(status):
+        return
+    meta = body["metadata"]
+    owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": meta["name"], "uid": meta["uid"]}
+    stand_in = {
+        "kind": KIND,
+        "metadata": {
+            "uid": f"mcpserver-{meta['uid']}",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "ownerReferences": [owner],
+        },
+    }
+    look_again(state, stand_in)

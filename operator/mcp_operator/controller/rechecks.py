@@ -37,12 +37,27 @@ UNSETTLED = frozenset(
 )
 
 
+# Exposed while its route is on its way: the Gateway API's CRDs may be installed after the McpServer, and the
+# Gateway's acceptance comes with no event to the operator.
+EXPOSURE_UNSETTLED = frozenset({Reason.KIND_NOT_SERVED, Reason.ROUTE_MISSING, Reason.WAITING_FOR_CONTROLLER})
+
+
+def needs_reconcile(status: Mapping[str, Any]) -> bool:
+    """Whether the status says a child the cluster now serves is missing (its apply failed while the kind was
+    not served), so a reconcile, not only a status refresh, is due (pure)."""
+    return any(
+        c.get("type") == ConditionType.EXPOSED and c.get("reason") == Reason.ROUTE_MISSING
+        for c in status.get("conditions", [])
+    )
+
+
 def needs_another_look(status: Mapping[str, Any]) -> bool:
     """Whether RedisReady says something the Sentinels will change without a Kubernetes event, or a server pod
     cannot start (it may recover, or its reason change, with no event to the operator) (pure)."""
     return any(
         (c.get("type") == ConditionType.REDIS_READY and c.get("reason") in UNSETTLED)
         or (c.get("type") == ConditionType.READY and c.get("reason") == Reason.POD_CANNOT_START)
+        or (c.get("type") == ConditionType.EXPOSED and c.get("reason") in EXPOSURE_UNSETTLED)
         for c in status.get("conditions", [])
     )
 

@@ -37,6 +37,7 @@ def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> 
     status = reconcile.reconcile(state, body)
     patch.status.update(status)
     state.verifier.consider(body, status)
+    child_events.look_again_at_server(state, body, status)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
