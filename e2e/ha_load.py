@@ -162,7 +162,7 @@ def load(url: str, seconds: float) -> dict[str, Any]:
 
 def check(url: str, report: dict[str, Any]) -> dict[str, Any]:
     run = Load(url)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     sessions = {s: run.call("session_increment", {}, run.session_headers(s), deadline) for s in report["sessions"]}
     handles = {h: run.call("counter_increment", {"handle": h, "by": 0}, MODERN, deadline) for h in report["handles"]}
     return {"sessions": sessions, "handles": handles, "statuses": dict(run.statuses)}

@@ -125,8 +125,9 @@ def repairs(kube: Cluster, namespace: str, owner: str) -> list[str]:
 
 
 def wait_repaired(kube: Cluster, namespace: str, owner: str, said: str) -> None:
-    """Waits (10 s at most) for a Repaired Event on `owner` whose message starts with `said`."""
-    wait_for(f"an Event: {said}", lambda: any(m.startswith(said) for m in repairs(kube, namespace, owner)), 10)
+    """Waits for a Repaired Event on `owner` whose message starts with `said` (kopf posts Events from a queue of
+    its own, after the repair itself, which `timed` holds to 10 s)."""
+    wait_for(f"an Event: {said}", lambda: any(m.startswith(said) for m in repairs(kube, namespace, owner)), 30)
 
 
 def timed(what: str, check: Callable[[], Any], limit: float) -> float:
@@ -342,6 +343,11 @@ def test_every_redis_pod_deleted_at_once_keeps_every_session(kube: Cluster, ha: 
         kube.run("rollout", "status", "-n", ha, f"statefulset/{sts}", "--timeout=240s", timeout=260)
     wait_for("a primary again", lambda: sentinel_primary(kube, ha).startswith(f"{NAME}-redis-"), 120)
     wait_for("RedisReady", lambda: condition(kube, ha, NAME, "RedisReady") == "True", 120)
+    # RedisReady is True as soon as a primary is up; it takes writes once a replica has synced
+    # (min-replicas-to-write), and the server pods are ready (in the Service) again only then.
+    started = time.monotonic()
+    wait_ready(kube, ha, NAME, 240)
+    print(f"server pods ready again {time.monotonic() - started:.1f}s after RedisReady")
 
     start_job(kube, ha, "ha-after", ["python3", "-c", LOAD, "check", url_of(kube, ha), json.dumps(before)])
     seen = job_output(kube, ha, "ha-after")

@@ -77,8 +77,10 @@ def update_owner(
     if body is None or body["metadata"]["uid"] != uid or body["metadata"].get("deletionTimestamp"):
         return  # the owner is gone or going: its children go by garbage collection
     if reconcile_owner:
-        status = reconcile(state, body)
-        tell_repair(state, body, child, event)
+        try:
+            status = reconcile(state, body)
+        finally:
+            tell_repair(state, body, child, event)
     else:
         status = observe_status(state.kube, McpServerObject.of(body), read_spec(body, state.settings))
         if needs_reconcile(status):
@@ -95,6 +97,12 @@ def tell_repair(state: OperatorState, owner: Mapping[str, Any], child: Mapping[s
     which = ChildId.of(child)
     now_uid = state.applied_uids.get(which)
     now = state.applied.get(now_uid) if now_uid else None
+    if event == "DELETED":
+        # What the API server holds now: another reconcile (a sibling's event, a re-check) may have made it again
+        # before this one ran.
+        again = state.kube.get(str(child.get("apiVersion", "")), which.kind, which.name, which.namespace)
+        now_uid = str(again["metadata"]["uid"]) if again else None
+        now = fingerprint(again) if again else None
     message = repair_message(which, event, fingerprint(child), str(child["metadata"].get("uid", "")), now_uid, now)
     if message is None:
         return
