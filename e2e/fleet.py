@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,24 @@ def start_host_operator(
         return subprocess.Popen(
             [sys.executable, "-m", "mcp_operator.cli", "run", *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+@contextmanager
+def host_operator(kube: Cluster, workdir: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`mcp-operator run --standalone ARGS` on this machine with the chart's RBAC (the CRDs applied first);
+    stopped on exit, when its log must show nothing refused under that ClusterRole."""
+    install_crds(kube)
+    config = operator_kubeconfig(kube, workdir / "kubeconfig")
+    process = start_host_operator(kube, workdir / "operator.log", "--standalone", *args, kubeconfig=config)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert "forbidden" not in (workdir / "operator.log").read_text().lower()
 
 
 def wait_ready(kube: Cluster, namespace: str, name: str, timeout: float = 300) -> None:

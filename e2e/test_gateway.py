@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from e2e.fleet import condition, install_crds, mcps, operator_kubeconfig, start_host_operator, wait_for, wait_ready
+from e2e.fleet import condition, host_operator, mcps, wait_for, wait_ready
 from e2e.kube import Cluster
 
 INSTALL = Path(__file__).parent / "gateway" / "install.sh"
@@ -43,17 +43,8 @@ def gateway(kube: Cluster) -> str:
 
 @pytest.fixture(scope="module")
 def operator(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
-    install_crds(kube)
-    workdir = tmp_path_factory.mktemp("operator")
-    config = operator_kubeconfig(kube, workdir / "kubeconfig")
-    process = start_host_operator(kube, workdir / "operator.log", "--standalone", kubeconfig=config)
-    yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    assert "forbidden" not in (workdir / "operator.log").read_text().lower()
+    with host_operator(kube, tmp_path_factory.mktemp("operator")) as process:
+        yield process
 
 
 async def add_through(address: str, host: str, mode: str) -> object:

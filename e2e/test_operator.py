@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from e2e.fleet import condition, install_crds, mcps, operator_kubeconfig, start_host_operator, wait_for
+from e2e.fleet import condition, host_operator, mcps, wait_for
 from e2e.kube import Cluster
 
 ROOT = Path(__file__).parents[1]
@@ -18,26 +18,9 @@ METRICS_PORT = 18081
 
 @pytest.fixture(scope="module")
 def operator(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
-    install_crds(kube)
-    workdir = tmp_path_factory.mktemp("operator")
-    process = start_host_operator(
-        kube,
-        workdir / "operator.log",
-        "--standalone",
-        "--liveness",
-        "http://127.0.0.1:18080/healthz",
-        "--metrics-port",
-        str(METRICS_PORT),
-        kubeconfig=operator_kubeconfig(kube, workdir / "kubeconfig"),
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    # Under the ClusterRole the chart ships, nothing the operator tried was refused.
-    assert "forbidden" not in (workdir / "operator.log").read_text().lower()
+    metrics = ["--liveness", "http://127.0.0.1:18080/healthz", "--metrics-port", str(METRICS_PORT)]
+    with host_operator(kube, tmp_path_factory.mktemp("operator"), *metrics) as process:
+        yield process
 
 
 def test_invalid_mcpservers_are_rejected_with_a_message(kube: Cluster, namespace: str, operator: Any) -> None:
