@@ -251,6 +251,14 @@ async def test_pub_sub_features_work_after_a_failover(tmp_path: Path) -> None:
                     result = await client.call_tool("ask", {"question": f"q{n}"})
                 assert result.structured_content == {"result": f"answer to q{n}"}, result
 
+        # Every replica's change-notification relay is subscribed on the new primary (a notification published
+        # before a relay resubscribed is lost to it, as pub/sub is): then none may be lost.
+        new_primary = group.primary().client()
+        deadline = time.monotonic() + 15
+        while dict(new_primary.pubsub_numsub("mcp:bus")).get("mcp:bus", 0) < len(procs):
+            assert time.monotonic() < deadline, new_primary.pubsub_numsub("mcp:bus")
+            await anyio.sleep(0.2)
+
         async with (
             mcp_client(procs[0].url, "modern") as listener,
             mcp_client(procs[2].url, "modern") as writer,

@@ -2,7 +2,9 @@
 
 redis-py retries a command once on a fresh connection (the client's `Retry`), and a PubSub resubscribes its
 channels when its connection is re-established; what it cannot do is wait out an outage longer than its
-retries. This loop does that, with redis-py's own exponential backoff between attempts.
+retries. This loop does that, with redis-py's own exponential backoff between attempts, capped at a second:
+what is published while a loop waits to resubscribe is lost to this replica, so it must not wait long once
+Redis is back (a failover takes seconds, and the attempts in between cost one refused connection each).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 PubSub = Any  # redis.asyncio.client.PubSub (its typing is loose)
 
+RESUBSCRIBE_CAP_SECONDS = 1.0
+
 
 async def keep_subscribed(
     client: aioredis.Redis,
@@ -38,7 +42,7 @@ async def keep_subscribed(
     Started (for `task_status`) after the first attempt, successful or not: a replica starts while Redis is
     away and catches up when it is back. `on_connection` is told the current PubSub (None between attempts).
     """
-    backoff = ExponentialBackoff(cap=5.0, base=0.2)
+    backoff = ExponentialBackoff(cap=RESUBSCRIBE_CAP_SECONDS, base=0.1)
     failures = 0
     started = False
     while True:
