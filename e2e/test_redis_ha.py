@@ -356,3 +356,63 @@ def test_every_redis_pod_deleted_at_once_keeps_every_session(kube: Cluster, ha: 
         assert seen["sessions"][session] == acked + 1, (session, acked, seen["sessions"][session])
     for handle, acked in before["handles"].items():
         assert seen["handles"][handle] == acked, (handle, acked, seen["handles"][handle])
+
+
+# In a pod of the runtime image: one handshake-era session (the official client, which resumes a cut POST
+# stream with GET and Last-Event-ID), `calls` long tool calls at once, each reporting progress.
+LONG_CALLS = """
+import asyncio, json, sys, time
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, calls, seconds):
+    http = httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=120))
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        before = (await client.call_tool("whoami", {})).structured_content["replica"]
+        progress = {n: [] for n in range(calls)}
+
+        async def one(n):
+            async def seen(value, total, message):
+                progress[n].append(value)
+            result = await client.call_tool("slow", {"seconds": seconds}, progress_callback=seen)
+            return result.structured_content["result"]
+
+        print(json.dumps({"started": time.time()}), flush=True)
+        results = await asyncio.gather(*(one(n) for n in range(calls)), return_exceptions=True)
+        after = (await client.call_tool("whoami", {})).structured_content["replica"]
+    print(json.dumps({"before": before, "after": after, "results": [str(r) for r in results], "progress": progress}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+def test_long_calls_go_on_while_the_servers_roll(kube: Cluster, ha: str) -> None:
+    """Calls of 20 s (shorter than the runtime's 25 s shutdown grace, the longest a roll never cuts) while every
+    server pod is replaced: each draining pod closes its streams at SIGTERM and finishes its calls; the client
+    resumes each stream on another pod and gets every result, once."""
+    calls, seconds = 4, 20.0
+    pods_before = server_pods(kube, ha)
+    start_job(kube, ha, "long-calls", ["python3", "-c", LONG_CALLS, url_of(kube, ha), str(calls), str(seconds)])
+    wait_for(
+        "the calls started",
+        lambda: '"started"' in kube.run("logs", "-n", ha, "job/long-calls", check=False),
+        120,
+    )
+    time.sleep(2)
+    ttl = kube.json("get", "mcps", NAME, "-n", ha)["spec"].get("sessions", {}).get("ttlSeconds", 1800)
+    patch = json.dumps({"spec": {"sessions": {"ttlSeconds": ttl + 1}}})  # a new pod template: a roll
+    kube.run("patch", "mcps", NAME, "-n", ha, "--type=merge", "-p", patch)
+    report = job_output(kube, ha, "long-calls", 240)
+    print(json.dumps({k: v for k, v in report.items() if k != "progress"}))
+    assert report["results"] == [f"waited {seconds:g}s"] * calls, report["results"]
+    for n, values in report["progress"].items():
+        assert values == sorted(values) and len(values) == len(set(values)), (n, values)  # in order, once each
+    assert report["before"] != report["after"]  # the session's pod was replaced mid-call
+    kube.run("rollout", "status", "-n", ha, f"deployment/{NAME}", "--timeout=240s", timeout=260)
+    assert not pods_before & server_pods(kube, ha)
+
+
+def server_pods(kube: Cluster, namespace: str) -> set[str]:
+    selector = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/name=mcp-server"
+    return set(kube.run("get", "pods", "-n", namespace, "-l", selector, "-o", "name").split())

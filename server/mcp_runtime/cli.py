@@ -43,8 +43,13 @@ class DrainingServer(uvicorn.Server):
         grace = self.runtime.settings.shutdown_grace_seconds
         self.runtime.lifecycle.start_draining()
         self.runtime.metrics.draining.set(1)
+        streams = self.runtime.manager.drain_streams()
         logger.info(
-            "signal %d: draining (%d requests in flight, grace %.0fs)", sig, self.runtime.lifecycle.in_flight, grace
+            "signal %d: draining (%d requests in flight, %d streams sent elsewhere, grace %.0fs)",
+            sig,
+            self.runtime.lifecycle.in_flight,
+            streams,
+            grace,
         )
         drained = await self.runtime.lifecycle.wait_drained(grace)
         if not drained:

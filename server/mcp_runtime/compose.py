@@ -25,7 +25,7 @@ from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
 from mcp_runtime.sessions.live import LiveSessions
 from mcp_runtime.sessions.manager import SessionManager
-from mcp_runtime.sessions.relay import Relay, standalone_sink
+from mcp_runtime.sessions.relay import Relay
 from mcp_runtime.sessions.streams import LocalStreamHub
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.guard import RequestGuard, load_tokens
@@ -52,11 +52,12 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
     hub = LocalStreamHub()
     live = LiveSessions(
         app.server,
+        events,
         json_response=settings.json_response,
         idle_seconds=settings.transport_idle_seconds,
-        watch=events.watch,
-        unwatch=events.unwatch,
-        standalone=standalone_sink(events),
+        runner=settings.replica_name,
+        retry_ms=settings.sse_retry_ms,
+        stream_idle_close_seconds=settings.stream_idle_close_seconds or None,
         on_count=metrics.transports_live.set,
     )
     relay = Relay(events, hub, live, metrics)
@@ -66,8 +67,10 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
         hub,
         relay,
         metrics,
+        events,
         sweep_interval=settings.sweep_interval_seconds,
         stream_check_interval=settings.stream_check_seconds,
+        replica=settings.replica_name,
     )
     manager = SessionManager(
         app.server,
@@ -98,7 +101,8 @@ def _store(
             max_sessions_per_client=settings.max_sessions_per_client,
             on_expired=metrics.sessions_expired.inc,
         )
-        return memory, LocalEvents(), []
+        local = LocalEvents(log_length=settings.event_log_length, retention_seconds=settings.event_retention_seconds)
+        return memory, local, []
     client = redis_client(settings)
     backend = RedisBackend(
         client,
@@ -119,9 +123,10 @@ def _store(
         key_prefix=settings.redis_key_prefix,
         log_length=settings.event_log_length,
         log_ttl=settings.session_ttl_seconds,
+        retention=settings.event_retention_seconds,
         timeout=settings.redis_timeout_seconds,
     )
-    services: list[Service] = []
+    services: list[Service] = [partial(events.heartbeat, settings.replica_name)]
     if settings.redis_sentinel_master is not None:
         services.append(partial(follow_switches, client, settings.redis_sentinel_master))
     if app.mcpserver is not None:

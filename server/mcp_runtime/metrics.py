@@ -65,6 +65,19 @@ class RuntimeMetrics:
             "acknowledged within MCP_REDIS_WAIT_TIMEOUT_SECONDS (a failover right after could lose them).",
             registry=r,
         )
+        self.streams_detached = Counter(
+            "mcp_runtime_streams_detached_total",
+            "POST streams cut (client gone, idle close, drain) while their call ran on; its answer is kept for a GET "
+            "with Last-Event-ID.",
+            registry=r,
+        )
+        self.streams_resumed = Counter(
+            "mcp_runtime_streams_resumed_total",
+            "GETs with Last-Event-ID, by outcome: post (a POST stream resumed), get (the GET stream), restarted (the "
+            "id was past the kept events), runner_lost (a resumed call's replica went away).",
+            ["outcome"],
+            registry=r,
+        )
         self.in_flight = Gauge("mcp_runtime_requests_in_flight", "POST requests being served.", registry=r)
         self.draining = Gauge("mcp_runtime_draining", "1 while the process drains before exit.", registry=r)
 

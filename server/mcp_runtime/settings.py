@@ -85,8 +85,28 @@ class RuntimeSettings(BaseSettings):
     event_log_length: int = Field(
         1000,
         ge=1,
-        description="Server messages kept per session (redis backend) for a GET stream resumed with "
-        "Last-Event-ID; they expire with the session.",
+        description="Messages of a session's SSE streams (its GET stream and its POST streams) kept for a stream "
+        "resumed with Last-Event-ID on any replica; they also go after MCP_EVENT_RETENTION_SECONDS, and with the "
+        "session.",
+    )
+    event_retention_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long a session's SSE messages are kept for Last-Event-ID: a client that comes back later "
+        "gets a fresh stream (a POST stream: an error for its request, whose answer is gone).",
+    )
+    sse_retry_ms: int = Field(
+        1000,
+        ge=1,
+        description="The `retry:` interval (ms) sent with each POST stream's priming event (clients at 2025-11-25 "
+        "and later) and before a stream is closed here: how soon the client comes back with Last-Event-ID.",
+    )
+    stream_idle_close_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Close a resumable POST stream that has sent nothing for this long (the client resumes it with "
+        "Last-Event-ID, on any replica), so a long call never depends on one connection: set it below your load "
+        "balancer's idle timeout (60 s on common cloud balancers). 0: streams stay open.",
     )
     session_ttl_seconds: int = Field(
         1800,

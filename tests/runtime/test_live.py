@@ -19,6 +19,8 @@ import pytest
 from mcp.server.lowlevel.server import Server
 
 from mcp_runtime.backends import BackendUnavailable, SessionRecord
+from mcp_runtime.sessions.event_ids import GET_STREAM
+from mcp_runtime.sessions.events import LocalEvents
 from mcp_runtime.sessions.live import BLOCK_BITS, PREFIX_SHIFT, LiveSession, LiveSessions, SessionGone
 
 PROTOCOL = "2025-11-25"
@@ -39,23 +41,38 @@ def record(session_id: str, owner: str | None = "alice", protocol_version: str |
     return SessionRecord(session_id, "addr:1", owner, now, now, protocol_version, params)
 
 
-@dataclass
-class Harness:
-    """LiveSessions, and what they told the rest of the runtime: watches, live counts, standalone messages."""
+class Events(LocalEvents):
+    """The in-process session events, and what the live sessions told them: watches, recorded messages."""
 
-    live: LiveSessions = field(init=False)
-    watched: Counter[str] = field(default_factory=Counter)
-    counts: list[int] = field(default_factory=list)
-    standalone: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched: Counter[str] = Counter()
+        self.recorded: list[tuple[str, str, str]] = []
 
     async def watch(self, session_id: str) -> None:
         self.watched[session_id] += 1
+        await super().watch(session_id)
 
     async def unwatch(self, session_id: str) -> None:
         self.watched[session_id] -= 1
+        await super().unwatch(session_id)
 
-    async def sink(self, session_id: str, payload: str) -> None:
-        self.standalone.append((session_id, payload))
+    async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
+        self.recorded.append((session_id, stream, message))
+        return await super().record(session_id, stream, message, final)
+
+
+@dataclass
+class Harness:
+    """LiveSessions, and what they told the rest of the runtime: watches, live counts, recorded messages."""
+
+    live: LiveSessions = field(init=False)
+    events: Events = field(default_factory=Events)
+    counts: list[int] = field(default_factory=list)
+
+    @property
+    def watched(self) -> Counter[str]:
+        return self.events.watched
 
 
 @asynccontextmanager
@@ -65,11 +82,10 @@ async def running(idle_seconds: float = 60.0) -> AsyncIterator[Harness]:
     harness = Harness()
     harness.live = LiveSessions(
         server,
+        harness.events,
         json_response=True,
         idle_seconds=idle_seconds,
-        watch=harness.watch,
-        unwatch=harness.unwatch,
-        standalone=harness.sink,
+        runner="live-test",
         on_count=harness.counts.append,
     )
     async with server.lifespan(server) as state, anyio.create_task_group() as tg:
@@ -240,7 +256,7 @@ async def test_a_session_rebuilt_from_its_record_serves_requests_without_a_hands
             h.live.release(live)
 
 
-async def test_what_a_session_sends_outside_any_request_goes_to_the_standalone_sink() -> None:
+async def test_what_a_session_sends_outside_any_request_is_recorded_for_its_get_stream() -> None:
     async with running() as h:
         load, _ = loader(record("s1"))
         live = await h.live.acquire("s1", load)
@@ -248,12 +264,13 @@ async def test_what_a_session_sends_outside_any_request_goes_to_the_standalone_s
             assert live.connection is not None
             await live.connection.send_tool_list_changed()
             with anyio.fail_after(5):
-                while not h.standalone:
+                while not h.events.recorded:
                     await anyio.sleep(0.01)
         finally:
             h.live.release(live)
-        [(session_id, payload)] = h.standalone
-        assert session_id == "s1" and json.loads(payload)["method"] == "notifications/tools/list_changed"
+        [(session_id, stream, payload)] = h.events.recorded
+        assert (session_id, stream) == ("s1", GET_STREAM)
+        assert json.loads(payload)["method"] == "notifications/tools/list_changed"
 
 
 # In-flight holds and idle release

@@ -1,4 +1,4 @@
-"""The relay between replicas (`sessions/relay.py`) in this process: GET-stream messages, answers to
+"""The relay between replicas (`sessions/relay.py`) in this process: SSE messages, answers to
 server-to-client requests, and the end of a session, through in-process events and through a real Redis.
 
 Each replica is the real thing minus HTTP: a low-level `Server`, its `LiveSessions`, a `LocalStreamHub` and a
@@ -26,10 +26,12 @@ from mcp_runtime.backends import SessionRecord
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.redis_store.events import RedisEvents
 from mcp_runtime.redis_store.keys import RedisKeys
+from mcp_runtime.sessions.event_ids import GET_STREAM, session_tag
 from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.live import LiveSession, LiveSessions
-from mcp_runtime.sessions.relay import Relay, standalone_sink
+from mcp_runtime.sessions.relay import Relay
 from mcp_runtime.sessions.streams import LocalStreamHub
+from mcp_runtime.web.sse import Delivery
 from tests.support.procs import free_port
 from tests.support.redis_server import RedisServer
 
@@ -69,14 +71,7 @@ async def replica(events: SessionEvents) -> AsyncIterator[Replica]:
     server: Server[Any] = Server("relay-test")
     metrics = RuntimeMetrics()
     hub = LocalStreamHub()
-    live = LiveSessions(
-        server,
-        json_response=True,
-        idle_seconds=60,
-        watch=events.watch,
-        unwatch=events.unwatch,
-        standalone=standalone_sink(events),
-    )
+    live = LiveSessions(server, events, json_response=True, idle_seconds=60, runner="relay-test")
     relay = Relay(events, hub, live, metrics)
     async with server.lifespan(server) as state, anyio.create_task_group() as tg:
         live.bind(tg, state)
@@ -91,13 +86,13 @@ async def replica(events: SessionEvents) -> AsyncIterator[Replica]:
 def unreachable_events() -> RedisEvents:
     """Session events over a Redis that is not there (nothing listens on the port)."""
     client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, decode_responses=True)
-    return RedisEvents(client, key_prefix=PREFIX, log_length=100, log_ttl=60, timeout=1.0)
+    return RedisEvents(client, key_prefix=PREFIX, log_length=100, log_ttl=60, retention=60, timeout=1.0)
 
 
-async def next_message(stream: MemoryObjectReceiveStream[tuple[str | None, str]]) -> tuple[str | None, Any]:
+async def next_message(stream: MemoryObjectReceiveStream[Delivery]) -> tuple[str | None, Any]:
     with anyio.fail_after(5):
-        event_id, payload = await stream.receive()
-    return event_id, json.loads(payload)
+        delivery = await stream.receive()
+    return delivery.event_id, json.loads(delivery.message)
 
 
 async def ended(live: LiveSession) -> None:
@@ -117,7 +112,7 @@ async def test_a_standalone_message_reaches_the_sessions_get_stream() -> None:
                 assert live.connection is not None
                 await live.connection.send_resource_updated("demo://note")
                 event_id, message = await next_message(stream)
-            assert event_id is None  # LocalEvents keeps nothing for Last-Event-ID
+            assert event_id is not None and event_id.endswith(session_tag(SESSION))  # kept, for Last-Event-ID
             assert message["method"] == "notifications/resources/updated"
             assert message["params"]["uri"] == "demo://note"
         finally:
@@ -131,7 +126,7 @@ async def test_a_standalone_message_with_no_get_stream_here_is_dropped_quietly()
             assert live.connection is not None
             await live.connection.send_tool_list_changed()
             await anyio.sleep(0.1)
-            with r.hub.subscribe(SESSION) as stream:  # subscribed afterwards: it is not replayed
+            with r.hub.subscribe(SESSION) as stream:  # subscribed afterwards: it is not delivered live (only replayed)
                 with anyio.move_on_after(0.2):
                     await stream.receive()
                     pytest.fail("a message sent before the GET stream existed was delivered")
@@ -173,15 +168,6 @@ async def test_end_still_drops_locally_when_the_store_is_away(caplog: pytest.Log
             assert r.live.get(SESSION) is None and not r.hub.holds(SESSION)
         assert "end not announced" in caplog.text
         await ended(live)
-
-
-async def test_a_standalone_message_is_lost_with_a_warning_when_the_store_is_away(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    sink = standalone_sink(unreachable_events())
-    with caplog.at_level(logging.WARNING, logger="mcp_runtime.sessions.relay"):
-        await sink(SESSION, '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}')  # does not raise
-    assert "a server message was lost" in caplog.text
 
 
 async def test_an_answer_reaches_the_request_that_asked_and_nothing_else_does() -> None:
@@ -240,7 +226,7 @@ async def test_an_answer_for_a_session_not_live_here_is_ignored() -> None:
 
 def redis_events(server: RedisServer) -> RedisEvents:
     client = aioredis.Redis.from_url(server.url, decode_responses=True)
-    return RedisEvents(client, key_prefix=PREFIX, log_length=100, log_ttl=60, timeout=2.0)
+    return RedisEvents(client, key_prefix=PREFIX, log_length=100, log_ttl=60, retention=60, timeout=2.0)
 
 
 async def subscribed(server: RedisServer, session_id: str, replicas: int) -> None:
@@ -269,7 +255,9 @@ async def test_across_replicas_messages_answers_and_the_end_go_through_redis(red
                 event_id, message = await next_message(stream)
                 assert event_id  # kept in Redis, for Last-Event-ID on any replica
                 assert message["params"]["uri"] == "demo://note"
-                assert await b.events.replay(SESSION, "0-0") == [(event_id, json.dumps(message, separators=(",", ":")))]
+                [kept] = await b.events.replay(SESSION, GET_STREAM, None)
+                assert (kept.entry, kept.stream, kept.final) == (event_id.split(".")[0], GET_STREAM, False)
+                assert json.loads(kept.message) == message
 
                 async with anyio.create_task_group() as tg:
                     answered = anyio.Event()

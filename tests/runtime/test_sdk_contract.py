@@ -14,7 +14,7 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_connection
-from mcp.server.streamable_http import GET_STREAM_KEY, EventMessage, StreamableHTTPServerTransport
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import SessionMessage
@@ -80,19 +80,6 @@ def test_start_ids_at_sets_JSONRPCDispatcher__next_id() -> None:
 
 def _transport() -> StreamableHTTPServerTransport:
     return StreamableHTTPServerTransport(mcp_session_id="s1", security_settings=NO_TRANSPORT_CHECKS)
-
-
-async def test_take_standalone_stream_receives_messages_sent_outside_requests() -> None:
-    transport = _transport()
-    async with transport.connect() as (_read, write):
-        sender, receiver = anyio.create_memory_object_stream[EventMessage](4)
-        sdk_surface.take_standalone_stream(transport, (sender, receiver))
-        assert GET_STREAM_KEY in transport._request_streams
-        note = JSONRPCNotification(jsonrpc="2.0", method="notifications/tools/list_changed")
-        await write.send(SessionMessage(note))
-        with anyio.fail_after(2):
-            event = await receiver.receive()
-        assert event.message == note
 
 
 async def test_deliver_writes_to_the_transports__read_stream_writer() -> None:

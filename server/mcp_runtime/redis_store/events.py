@@ -1,5 +1,6 @@
-"""Session events across replicas: Redis pub/sub (one channel a session), and each session's GET-stream
-messages kept in a bounded Redis stream so that a client can resume with Last-Event-ID on any replica.
+"""Session events across replicas: Redis pub/sub (one channel a session), and the messages of each session's
+SSE streams kept in a bounded Redis stream so that a client can resume any stream with Last-Event-ID on any
+replica; and each replica's heartbeat, so a stream resumed elsewhere learns when its call's runner is gone.
 
 Implements `mcp_runtime.sessions.events.SessionEvents`.
 """
@@ -9,31 +10,46 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import redis.asyncio as aioredis
 
+from mcp_runtime.backends.base import BackendUnavailable
 from mcp_runtime.redis_store.errors import call, connection_lost
 from mcp_runtime.redis_store.keys import RedisKeys
 from mcp_runtime.redis_store.pubsub import keep_subscribed
-from mcp_runtime.sessions.events import Event, Handler
+from mcp_runtime.redis_store.scripts import GROWS, RECORD
+from mcp_runtime.sessions.event_ids import GET_STREAM
+from mcp_runtime.sessions.events import Event, Handler, Kept
 
 logger = logging.getLogger(__name__)
 
+HEARTBEAT_SECONDS = 1.0
+ALIVE_TTL_SECONDS = 5.0
+
 
 class RedisEvents:
-    """Events over Redis pub/sub, GET-stream messages kept in a bounded Redis stream per session."""
+    """Events over Redis pub/sub, SSE messages kept in a bounded Redis stream per session."""
 
     def __init__(
-        self, client: aioredis.Redis, *, key_prefix: str, log_length: int, log_ttl: float, timeout: float
+        self,
+        client: aioredis.Redis,
+        *,
+        key_prefix: str,
+        log_length: int,
+        log_ttl: float,
+        retention: float,
+        timeout: float,
     ) -> None:
         self.redis = client
         self.timeout = timeout
         self.keys = RedisKeys(key_prefix)
         self.log_length = log_length
         self.log_ttl_ms = int(log_ttl * 1000)
+        self.retention_ms = int(retention * 1000)
+        self._record = client.register_script(GROWS + RECORD)
         self._watched: Counter[str] = Counter()
         self._pubsub: Any = None
         self._changed = anyio.Event()
@@ -102,15 +118,55 @@ class RedisEvents:
     async def send(self, session_id: str, event: Event) -> None:
         await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)), self.timeout)
 
-    async def append(self, session_id: str, message: str) -> str | None:
-        key = self.keys.events(session_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"m": message}, maxlen=self.log_length, approximate=True)
-            pipe.pexpire(key, self.log_ttl_ms)
-            event_id, _ = await call(pipe.execute(), self.timeout)
-        return str(event_id)
+    async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
+        entry = await call(
+            self._record(
+                keys=[self.keys.events(session_id), self.keys.channel(session_id)],
+                args=[stream, message, "1" if final else "0", self.log_length, self.log_ttl_ms, self.retention_ms],
+            ),
+            self.timeout,
+        )
+        return str(entry)
 
-    async def replay(self, session_id: str, after: str) -> list[tuple[str, str]]:
-        """`after` is a well-formed event id (the router refuses others with 400)."""
-        entries = await call(self.redis.xrange(self.keys.events(session_id), min=f"({after}", max="+"), self.timeout)
-        return [(str(entry_id), str(fields["m"])) for entry_id, fields in entries or [] if fields]
+    async def find(self, session_id: str, entry: str) -> Kept | None:
+        found = await call(self.redis.xrange(self.keys.events(session_id), min=entry, max=entry, count=1), self.timeout)
+        return _kept(found[0][0], found[0][1]) if found and found[0][1] else None
+
+    async def replay(self, session_id: str, stream: str, after: str | None) -> list[Kept]:
+        since = f"({after}" if after is not None else "-"
+        entries = await call(self.redis.xrange(self.keys.events(session_id), min=since, max="+"), self.timeout)
+        kept = [_kept(entry, fields) for entry, fields in entries or [] if fields]
+        return [k for k in kept if k.stream == stream]
+
+    async def runner_alive(self, replica: str) -> bool:
+        return bool(await call(self.redis.exists(self.keys.alive(replica)), self.timeout))
+
+    async def forget(self, session_id: str) -> None:
+        """Nothing to do: the log is one of the session's keys, deleted with it (or expiring with it)."""
+
+    async def heartbeat(
+        self, replica: str, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Say this replica is running, until cancelled (then say it no more): a stream resumed on another
+        replica while a call runs here ends with an error soon after this replica is gone."""
+        key = self.keys.alive(replica)
+        task_status.started()
+        try:
+            while True:
+                try:
+                    await call(self.redis.set(key, "1", px=int(ALIVE_TTL_SECONDS * 1000)), self.timeout)
+                except BackendUnavailable as error:
+                    logger.debug("heartbeat skipped: %s", error)
+                await anyio.sleep(HEARTBEAT_SECONDS)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                try:
+                    await self.redis.delete(key)
+                except Exception as error:  # exiting: a heartbeat left behind expires by itself
+                    logger.debug("heartbeat not removed: %r", error)
+
+
+def _kept(entry: Any, fields: Mapping[Any, Any]) -> Kept:
+    """A log entry as kept by the RECORD script (an entry without `s`, from before POST streams were kept, is
+    the GET stream's)."""
+    return Kept(str(entry), str(fields.get("s", GET_STREAM)), str(fields.get("m", "")), fields.get("f") == "1")

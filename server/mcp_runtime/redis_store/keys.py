@@ -3,13 +3,15 @@
 All live under MCP_REDIS_KEY_PREFIX (default `mcp:`), so several servers can share one Redis:
 - `s:{id}`  hash: a session record (client key `ck`, owner `o`, created `c`, protocol version `pv`, params `cp`);
 - `st:{id}` hash: the session's state for tools (field -> JSON);
-- `ev:{id}` stream: the session's GET-stream messages, for Last-Event-ID;
+- `ev:{id}` stream: the messages of the session's SSE streams (field `s` the stream, `m` the message, `f` set
+  on a POST stream's answer), for Last-Event-ID;
 - `sessions` sorted set: session ids scored by expiry (ms), for the global cap and for counting expiries;
 - `c:{client}` sorted set: the client's session ids scored by expiry, for the per-client cap;
 - `h:{handle}` hash: a handle's owner `o`, TTL `t` and data fields `d:{name}` (JSON);
 - `app:{key}`: state of the app shared by every session (JSON), no TTL;
 - `kv:{key}`: key-value state not tied to a session (FastMCP's, outside handshake sessions), its own TTL;
 - `ready:{replica}`: written by the readiness probe (proves Redis takes writes), short TTL;
+- `alive:{replica}`: the replica's heartbeat (a resumed stream's call is still running there), short TTL;
 - channels `ch:{id}` (one session's events) and `bus` (modern-era change notifications).
 """
 
@@ -57,6 +59,9 @@ class RedisKeys:
 
     def ready(self, replica: str) -> str:
         return f"{self.prefix}ready:{replica}"
+
+    def alive(self, replica: str) -> str:
+        return f"{self.prefix}alive:{replica}"
 
     def channel(self, session_id: str) -> str:
         return f"{self.prefix}ch:{session_id}"

@@ -119,3 +119,21 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 """
+
+RECORD = (
+    _NOW
+    + """
+-- KEYS: the session's event log, its channel
+-- ARGV: stream token, message, final (1/0), max length, ttl_ms, retention_ms
+-- Keeps a message of one of the session's SSE streams and publishes it to the replicas watching the session,
+-- in one round trip: the log is bounded in length and in age, and goes with the session.
+local fields = {'s', ARGV[1], 'm', ARGV[2]}
+if ARGV[3] == '1' then fields[5] = 'f' fields[6] = '1' end
+local entry = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', now - tonumber(ARGV[6]))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local event = {t = 'message', s = ARGV[1], e = entry, m = ARGV[2], f = tonumber(ARGV[3])}
+redis.call('PUBLISH', KEYS[2], cjson.encode(event))
+return entry
+"""
+)

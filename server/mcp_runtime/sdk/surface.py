@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server._streamable_http_modern import handle_modern_request as _modern_entry
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from mcp.server.streamable_http import GET_STREAM_KEY, EventMessage, StreamableHTTPServerTransport
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.subscriptions import SubscriptionBus
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import SessionMessage
@@ -48,17 +47,6 @@ handle_modern_request = _modern_entry
 def start_ids_at(dispatcher: JSONRPCDispatcher[Any], base: int) -> None:
     """`JSONRPCDispatcher._next_id`: server-to-client request ids start after `base`."""
     dispatcher._next_id = base
-
-
-def take_standalone_stream(
-    transport: StreamableHTTPServerTransport,
-    streams: tuple[MemoryObjectSendStream[EventMessage], MemoryObjectReceiveStream[EventMessage]],
-) -> None:
-    """`transport._request_streams[GET_STREAM_KEY]`: messages sent outside any request go to `streams`.
-
-    The SDK would keep them for a GET stream inside the transport; the runtime holds GET streams apart.
-    """
-    transport._request_streams[GET_STREAM_KEY] = streams
 
 
 async def deliver(transport: StreamableHTTPServerTransport, message: JSONRPCMessage) -> bool:

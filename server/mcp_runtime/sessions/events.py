@@ -1,25 +1,50 @@
-"""Events about one session that must reach whichever replica holds its live parts.
+"""Events about one session that must reach whichever replica holds its live parts, and its event log.
 
-- `message`: a server message for the session's GET stream (held by one replica, produced on another);
+- `message`: a server message of one of the session's SSE streams (the GET stream, or a POST stream whose
+  client reconnected with Last-Event-ID, perhaps on another replica than the one running the call);
 - `answer`: the client's answer to a server-to-client request (elicitation, sampling), POSTed to a replica
   other than the one whose tool is waiting for it;
 - `ended`: the session was deleted; every replica drops what it holds of it.
 
-A replica `watch`es a session while it holds its GET stream or its live transport. `LocalEvents` (memory
-backend) delivers in process; `mcp_runtime.redis_store.events.RedisEvents` over Redis pub/sub, and keeps the
-GET stream's messages so that a client can resume with Last-Event-ID on any replica.
+A replica `watch`es a session while it holds one of its streams or its live transport. Every SSE message is
+`record`ed: kept in the session's event log (bounded in length and age) and published to the watchers, so a
+client resumes any stream with Last-Event-ID on any replica. `LocalEvents` (memory backend) keeps the log in
+process; `mcp_runtime.redis_store.events.RedisEvents` keeps it in a Redis stream and publishes over pub/sub.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 
+from mcp_runtime.web.sse import entry_order
+
 Event = dict[str, Any]
 Handler = Callable[[str, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A message kept in a session's event log."""
+
+    entry: str  # its place in the log (`{millis}-{seq}`)
+    stream: str  # the token of the stream it was sent on (`event_ids`)
+    message: str  # the JSON-RPC message
+    final: bool  # the answer that ends its POST stream
+
+
+def message_event(kept: Kept) -> Event:
+    """The `message` event that carries a kept message to the replicas watching its session."""
+    return {"t": "message", "s": kept.stream, "e": kept.entry, "m": kept.message, "f": 1 if kept.final else 0}
+
+
+def kept_from_event(event: Event) -> Kept:
+    return Kept(str(event.get("e") or ""), str(event.get("s") or ""), str(event.get("m")), bool(event.get("f")))
 
 
 class SessionEvents(Protocol):
@@ -33,21 +58,37 @@ class SessionEvents(Protocol):
 
     async def send(self, session_id: str, event: Event) -> None: ...
 
-    async def append(self, session_id: str, message: str) -> str | None:
-        """Keep a GET-stream message for resumption; its event id (None: not kept)."""
+    async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
+        """Keep a message of one of the session's streams and publish it to the watchers; its log entry."""
         ...
 
-    async def replay(self, session_id: str, after: str) -> list[tuple[str, str]]:
-        """The kept messages after event id `after`, oldest first."""
+    async def find(self, session_id: str, entry: str) -> Kept | None:
+        """A kept entry (its stream, whether it ended its stream); None when the log no longer holds it."""
+        ...
+
+    async def replay(self, session_id: str, stream: str, after: str | None) -> list[Kept]:
+        """The kept messages of `stream` after entry `after` (all of them for None), oldest first."""
+        ...
+
+    async def runner_alive(self, replica: str) -> bool:
+        """Whether a replica is still running (it may be running a call whose stream is resumed here)."""
+        ...
+
+    async def forget(self, session_id: str) -> None:
+        """The session ended: its log may go."""
         ...
 
 
 class LocalEvents:
-    """One process: events go straight to the handler; nothing is kept for resumption."""
+    """One process: events go straight to the handler; each session's log is a bounded ring in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, log_length: int = 1000, retention_seconds: float = 300.0) -> None:
+        self.log_length = log_length
+        self.retention_ms = int(retention_seconds * 1000)
         self._handler: Handler | None = None
         self._watched: Counter[str] = Counter()
+        self._logs: dict[str, deque[Kept]] = {}
+        self._last = (0, 0)
 
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         self._handler = handler
@@ -66,8 +107,39 @@ class LocalEvents:
         if self._handler is not None and session_id in self._watched:
             await self._handler(session_id, event)
 
-    async def append(self, session_id: str, message: str) -> str | None:
+    def _next_entry(self) -> str:
+        millis = int(time.time() * 1000)
+        last_millis, last_seq = self._last
+        self._last = (millis, 0) if millis > last_millis else (last_millis, last_seq + 1)
+        return f"{self._last[0]}-{self._last[1]}"
+
+    async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
+        kept = Kept(self._next_entry(), stream, message, final)
+        log = self._logs.get(session_id)
+        if log is None:
+            log = self._logs[session_id] = deque(maxlen=self.log_length)
+        log.append(kept)
+        oldest = int(time.time() * 1000) - self.retention_ms
+        while log and entry_order(log[0].entry)[0] < oldest:
+            log.popleft()
+        await self.send(session_id, message_event(kept))
+        return kept.entry
+
+    async def find(self, session_id: str, entry: str) -> Kept | None:
+        for kept in self._logs.get(session_id, ()):
+            if kept.entry == entry:
+                return kept
         return None
 
-    async def replay(self, session_id: str, after: str) -> list[tuple[str, str]]:
-        return []
+    async def replay(self, session_id: str, stream: str, after: str | None) -> list[Kept]:
+        kept = [k for k in self._logs.get(session_id, ()) if k.stream == stream]
+        if after is None:
+            return kept
+        since = entry_order(after)
+        return [k for k in kept if entry_order(k.entry) > since]
+
+    async def runner_alive(self, replica: str) -> bool:
+        return True  # one process: the runner is this process
+
+    async def forget(self, session_id: str) -> None:
+        self._logs.pop(session_id, None)

@@ -18,7 +18,6 @@ The SDK's own idle timer is not used: it cancels a session while a request may b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -29,22 +28,22 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.runner import serve_connection
-from mcp.server.streamable_http import EventMessage, StreamableHTTPServerTransport
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.transport_context import TransportContext
 from mcp_types import InitializeRequestParams
 
 from mcp_runtime.backends import SessionRecord
-from mcp_runtime.sdk.surface import start_ids_at, take_standalone_stream
+from mcp_runtime.sdk.surface import start_ids_at
+from mcp_runtime.sessions.event_store import SessionEventStore
+from mcp_runtime.sessions.events import SessionEvents
 
 logger = logging.getLogger(__name__)
 
-STANDALONE_BUFFER = 16
 # Server-to-client request ids: a random prefix per process (so ids from different replicas never collide
 # and an answer's id tells which replica asked), then a block per live session, all below 2**53.
 PREFIX_SHIFT = 32
@@ -52,8 +51,6 @@ BLOCK_BITS = 16
 
 # The SDK transports do no Host/Origin checks of their own: the runtime's RequestGuard already did them.
 NO_TRANSPORT_CHECKS = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-
-StandaloneSink = Callable[[str, str], Awaitable[None]]
 
 
 class SessionGone(Exception):
@@ -65,6 +62,7 @@ class LiveSession:
     session_id: str
     transport: StreamableHTTPServerTransport
     id_base: int
+    store: SessionEventStore | None = None  # keeps what its SSE streams send
     owner: str | None = None
     connection: Connection | None = None
     in_flight: int = 0
@@ -98,20 +96,22 @@ class LiveSessions:
     def __init__(
         self,
         server: Server[Any],
+        events: SessionEvents,
         *,
         json_response: bool,
         idle_seconds: float,
-        watch: Callable[[str], Awaitable[None]],
-        unwatch: Callable[[str], Awaitable[None]],
-        standalone: StandaloneSink,
+        runner: str,
+        retry_ms: int | None = None,
+        stream_idle_close_seconds: float | None = None,
         on_count: Callable[[int], None] = lambda _: None,
     ) -> None:
         self.server = server
+        self.events = events
         self.json_response = json_response
         self.idle_seconds = idle_seconds
-        self._watch = watch
-        self._unwatch = unwatch
-        self._standalone = standalone
+        self.runner = runner
+        self.retry_ms = retry_ms
+        self.stream_idle_close_seconds = stream_idle_close_seconds
         self._on_count = on_count
         self._live: dict[str, LiveSession] = {}
         self._prefix = secrets.randbelow((1 << 20) - 1) + 1
@@ -213,14 +213,25 @@ class LiveSessions:
         live.end()
 
     def _register(self, session_id: str) -> LiveSession:
+        # (With JSON answers, a POST's answer is whole or not at all: only the GET stream's messages are kept.)
+        store = SessionEventStore(
+            session_id,
+            self.events,
+            self.runner,
+            post_streams=not self.json_response,
+            idle_close_seconds=self.stream_idle_close_seconds,
+        )
         transport = StreamableHTTPServerTransport(
             mcp_session_id=session_id,
             is_json_response_enabled=self.json_response,
+            event_store=store,
             security_settings=NO_TRANSPORT_CHECKS,
+            retry_interval=self.retry_ms,
         )
+        store.close_stream = transport.close_sse_stream
         self._blocks = (self._blocks + 1) % (1 << (PREFIX_SHIFT - BLOCK_BITS))
         id_base = (self._prefix << PREFIX_SHIFT) + (self._blocks << BLOCK_BITS)
-        live = LiveSession(session_id, transport, id_base)
+        live = LiveSession(session_id, transport, id_base, store)
         self._live[session_id] = live
         self._on_count(len(self._live))
         return live
@@ -241,12 +252,12 @@ class LiveSessions:
                 live.owner = record.owner
             if self._task_group is None:
                 raise RuntimeError("the session manager is not running")
-            await self._watch(live.session_id)
+            await self.events.watch(live.session_id)
             try:
                 await self._task_group.start(self._run, live, record)
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._unwatch(live.session_id)
+                    await self.events.unwatch(live.session_id)
                 raise
         except BaseException as error:
             live.failure = error if isinstance(error, Exception) else SessionGone(live.session_id)
@@ -274,20 +285,18 @@ class LiveSessions:
                     if record is not None:
                         restore(connection, record)
                     live.connection = connection
-                    # Standalone messages go to the session events (and so to whoever holds the GET stream).
-                    standalone = anyio.create_memory_object_stream[EventMessage](STANDALONE_BUFFER)
-                    take_standalone_stream(transport, standalone)
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._forward_standalone, live.session_id, standalone[1])
-                        task_status.started()
-                        await serve_connection(
-                            self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
-                        )
-                        tg.cancel_scope.cancel()  # the connection ended by itself
+                    # What the session sends outside any request is kept by the event store, which publishes it
+                    # to whichever replica holds the session's GET stream.
+                    task_status.started()
+                    await serve_connection(
+                        self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                    )
         except Exception:
             logger.exception("session %s crashed", live.session_id[:64])
         finally:
             self._discard(live)
+            if live.store is not None:
+                live.store.ended()
             if live.timer is not None:
                 live.timer.cancel()
                 live.timer = None
@@ -295,15 +304,7 @@ class LiveSessions:
             with anyio.CancelScope(shield=True):
                 if not transport.is_terminated:
                     await transport.terminate()
-                await self._unwatch(live.session_id)
-
-    async def _forward_standalone(self, session_id: str, messages: MemoryObjectReceiveStream[EventMessage]) -> None:
-        """Hand what the session sends outside any request (notifications) to the session's GET stream."""
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
-            async with messages:
-                async for event in messages:
-                    payload = event.message.model_dump_json(by_alias=True, exclude_unset=True)
-                    await self._standalone(session_id, payload)
+                await self.events.unwatch(live.session_id)
 
 
 def restore(connection: Connection, record: SessionRecord) -> None:

@@ -23,29 +23,28 @@ from typing import Any
 import anyio
 from mcp.server.lowlevel.server import Server
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimitReached, SessionRecord
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.sdk.surface import handle_modern_request
+from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id, parse_event_id, parse_stream, priming_event_id
 from mcp_runtime.sessions.events import SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
 from mcp_runtime.sessions.live import NO_TRANSPORT_CHECKS, LiveSession, LiveSessions, SessionGone
 from mcp_runtime.sessions.relay import Relay
-from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy
+from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy, lost_answer
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.errors import error_response, service_unavailable, session_not_found
 from mcp_runtime.web.guard import Principal
 from mcp_runtime.web.head import RequestHead
 from mcp_runtime.web.messages import BadMessage, Incoming, parse
 from mcp_runtime.web.sends import HeldUntilStored, JsonRpcRefusals, before_last_chunk, duplicate_request
-from mcp_runtime.web.sse import serve_sse
+from mcp_runtime.web.sse import Delivery, serve_sse
 
 logger = logging.getLogger(__name__)
 
-# What this runtime hands out as SSE event ids (Redis stream ids): anything else in Last-Event-ID is malformed.
-_EVENT_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 # What a session id may be at all (the SDK transport refuses other characters).
 _SESSION_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -75,6 +74,8 @@ class SessionManager:
         self.json_response = settings.json_response
         self.retry_after = settings.retry_after_seconds
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
+        self.retry_ms = settings.sse_retry_ms
+        self.retention_seconds = settings.event_retention_seconds
         self.events = events
         self.hub = hub
         self.live = live
@@ -253,6 +254,7 @@ class SessionManager:
             return
         live.request_keys.add(key)
         freed = False
+        opened = False
 
         def free() -> None:
             nonlocal freed
@@ -260,10 +262,28 @@ class SessionManager:
                 freed = True
                 live.request_keys.discard(key)
 
+        async def sending(message: Message) -> None:
+            nonlocal opened
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                opened = True
+            await answer(message)
+
+        # The id is free again the moment its answer is complete: just before the answer's last bytes go out,
+        # not when the transport's handler returns (the client may send its next request in between).
+        answer = before_last_chunk(send, free)
+        store = live.store if live.store is not None and live.store.post_streams else None
+        run = store.expect(key, incoming.id) if store is not None and incoming.id is not None else None
         try:
-            # The id is free again the moment its answer is complete: just before the answer's last bytes go out,
-            # not when the transport's handler returns (the client may send its next request in between).
-            await live.transport.handle_request(scope, receive, before_last_chunk(send, free))
+            await live.transport.handle_request(scope, receive, sending)
+            if run is not None and store is not None:
+                if not opened:
+                    store.forget(key, run)  # refused before it was dispatched
+                elif not run.answered.is_set():
+                    # Its stream was cut (the client left, a proxy's timeout, a drain) while the call runs: the
+                    # call goes on here, and what it sends is kept for the client's GET with Last-Event-ID, on
+                    # any replica. The session stays live (and the request in flight) until it has answered.
+                    self.metrics.streams_detached.inc()
+                    await run.answered.wait()
         finally:
             free()
 
@@ -309,18 +329,65 @@ class SessionManager:
         if "text/event-stream" not in accept and "text/*" not in accept and "*/*" not in accept:
             await error_response(406, "Not Acceptable: Client must accept text/event-stream")(scope, receive, send)
             return
-        last_event_id = head.last_event_id
-        if last_event_id is not None and not _EVENT_ID.fullmatch(last_event_id.strip()):
-            await error_response(400, f"Bad Request: malformed Last-Event-ID {last_event_id[:64]!r}")(
-                scope, receive, send
-            )
-            return
+        cursor = None
+        if head.last_event_id is not None:
+            cursor = parse_event_id(head.last_event_id)
+            if cursor is None:
+                await error_response(400, f"Bad Request: malformed Last-Event-ID {head.last_event_id[:64]!r}")(
+                    scope, receive, send
+                )
+                return
         record = await self.backend.get(session_id)
         if record is None or record.owner != who.owner or record.protocol_version is None:
             await session_not_found()(scope, receive, send)
             return
+        if cursor is not None and not cursor.of_session(session_id):
+            await error_response(404, "Not Found: the Last-Event-ID is of another session")(scope, receive, send)
+            return
+        if self.lifecycle.draining:
+            self.metrics.rejected("draining")
+            await service_unavailable("Server is shutting down; open the stream on another replica", self.retry_after)(
+                scope, receive, send
+            )
+            return
+        stream, after = GET_STREAM, None
+        if cursor is not None:
+            if cursor.kind == "priming":
+                stream = cursor.token
+            else:
+                found = await self.events.find(session_id, cursor.entry)
+                if found is None:
+                    # Past the log's bounds (or never kept): the client gets a fresh GET stream, nothing replayed.
+                    logger.info("session %s: Last-Event-ID past the kept events; the stream restarts", session_id[:64])
+                    self.metrics.streams_resumed.labels(outcome="restarted").inc()
+                    cursor = None
+                elif found.final:  # the client has its POST stream's answer: nothing follows it
+                    await _ended_stream(session_id)(scope, receive, send)
+                    return
+                else:
+                    stream, after = found.stream, cursor.entry
+        if stream != GET_STREAM and parse_stream(stream) is None:
+            await error_response(404, "Not Found: no such stream in this session")(scope, receive, send)
+            return
+        primed_at = cursor.millis if cursor is not None and cursor.kind == "priming" else None
+        await self._stream(session_id, stream, after, cursor is not None, scope, receive, send, primed_at)
+
+    async def _stream(
+        self,
+        session_id: str,
+        stream: str,
+        after: str | None,
+        resumed: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        primed_at: int | None = None,
+    ) -> None:
+        """Serve one of the session's streams from the hub: what the log holds after `after` (when `resumed`),
+        then what is recorded live; a POST stream ends with its answer."""
+        post = stream != GET_STREAM
         try:
-            subscription = self.hub.subscribe(session_id)
+            subscription = self.hub.subscribe(session_id, stream)
             messages = subscription.__enter__()
         except StreamBusy:
             await error_response(409, "Conflict: Only one SSE stream is allowed per session")(scope, receive, send)
@@ -328,11 +395,51 @@ class SessionManager:
         try:
             await self.events.watch(session_id)
             try:
-                # Watch first, then read the log: nothing published in between is lost (duplicates are skipped).
-                replayed = await self.events.replay(session_id, last_event_id.strip()) if last_event_id else []
-                await serve_sse(messages, session_id, self.stream_keepalive_seconds, receive, send, replayed)
+                # Watch first, then read the log: nothing recorded in between is lost (duplicates are skipped).
+                kept = await self.events.replay(session_id, stream, after) if resumed else []
+                replayed = [Delivery(entry_event_id(k.entry, session_id), k.message, k.entry, k.final) for k in kept]
+                if post and not kept and primed_at is not None and self._past_retention(primed_at):
+                    # Resumed from its priming event after the log's retention: whatever it sent is gone.
+                    replayed = [lost_answer(stream, "its events are past the retention of the event log")]
+                if resumed:
+                    self.metrics.streams_resumed.labels(outcome="post" if post else "get").inc()
+                priming = None
+                if post:  # a fresh cursor, so that the client can resume this stream again
+                    priming = priming_event_id(stream, int(time.time() * 1000), session_id)
+                await serve_sse(
+                    messages,
+                    session_id,
+                    self.stream_keepalive_seconds,
+                    receive,
+                    send,
+                    replayed,
+                    priming=priming,
+                    retry_ms=self.retry_ms,
+                    until_answer=post,
+                )
             finally:
                 with anyio.CancelScope(shield=True):
                     await self.events.unwatch(session_id)
         finally:
             subscription.__exit__(None, None, None)
+
+    def _past_retention(self, primed_at: int) -> bool:
+        return time.time() * 1000 - primed_at > self.retention_seconds * 1000
+
+    # Draining
+
+    def drain_streams(self) -> int:
+        """The replica drains: close every resumable stream (POST streams whose calls go on here, GET streams,
+        resumed streams), each after a `retry:` hint, so their clients resume on another replica; how many."""
+        closed = 0
+        for live in self.live.sessions():
+            if live.store is not None:
+                closed += live.store.detach_all()
+        return closed + self.hub.close_all()
+
+
+def _ended_stream(session_id: str) -> Response:
+    """A stream resumed after its last event: an SSE response with nothing in it."""
+    return Response(
+        b"", media_type="text/event-stream", headers={"Cache-Control": "no-cache", "mcp-session-id": session_id}
+    )

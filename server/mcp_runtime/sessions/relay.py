@@ -1,7 +1,7 @@
 """The cross-replica relay: what one replica must tell the others about a session.
 
-- a server message for the session's GET stream, produced where the live transport is, delivered where the
-  GET stream is (and kept for Last-Event-ID);
+- a server message of one of the session's SSE streams, produced where the live transport is (and kept in the
+  session's event log for Last-Event-ID), delivered where the GET stream or a resumed POST stream is;
 - the client's answer to a server-to-client request, POSTed to a replica other than the one whose tool is
   waiting for it;
 - the end of the session (DELETE, expiry): every replica retires its live transport and closes its GET stream.
@@ -21,27 +21,15 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_runtime.backends import BackendUnavailable
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.sdk.surface import deliver
-from mcp_runtime.sessions.events import SessionEvents
-from mcp_runtime.sessions.live import LiveSessions, StandaloneSink
+from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id
+from mcp_runtime.sessions.events import SessionEvents, kept_from_event
+from mcp_runtime.sessions.live import LiveSessions
 from mcp_runtime.sessions.streams import LocalStreamHub
+from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
 
 ANSWER_DELIVERY_SECONDS = 10.0
-
-
-def standalone_sink(events: SessionEvents) -> StandaloneSink:
-    """Where a live transport sends a server message it sends outside any request: to the session's GET
-    stream, wherever it is (kept for Last-Event-ID, then published)."""
-
-    async def standalone(session_id: str, payload: str) -> None:
-        try:
-            event_id = await events.append(session_id, payload)
-            await events.send(session_id, {"t": "message", "id": event_id, "m": payload})
-        except BackendUnavailable as error:
-            logger.warning("session %s: a server message was lost: %s", session_id[:64], error)
-
-    return standalone
 
 
 class Relay:
@@ -68,6 +56,7 @@ class Relay:
         """The session ended here: drop what this replica holds of it, and tell the others."""
         self.drop_local(session_id)
         try:
+            await self.events.forget(session_id)
             await self.events.send(session_id, {"t": "ended"})
         except BackendUnavailable as error:
             # The other replicas still find the record gone on the session's next request or stream check.
@@ -76,7 +65,13 @@ class Relay:
     async def _on_event(self, session_id: str, event: dict[str, Any]) -> None:
         kind = event.get("t")
         if kind == "message":
-            self.hub.deliver(session_id, event.get("id"), str(event.get("m")))
+            if "e" not in event:  # from a replica before event tags: a GET-stream message
+                event_id = event.get("id")
+                self.hub.deliver(session_id, GET_STREAM, Delivery(event_id, str(event.get("m")), event_id))
+                return
+            kept = kept_from_event(event)
+            event_id = entry_event_id(kept.entry, session_id) if kept.entry else None
+            self.hub.deliver(session_id, kept.stream, Delivery(event_id, kept.message, kept.entry, kept.final))
         elif kind == "answer":
             await self._deliver_answer(session_id, event.get("m"))
         elif kind == "ended":

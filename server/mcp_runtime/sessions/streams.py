@@ -1,10 +1,11 @@
-"""GET streams: a session's channel for server-initiated messages, kept apart from its live transport.
+"""The SSE streams this replica holds apart from live transports: GET streams and resumed POST streams.
 
 The SDK holds a session's GET stream inside its transport, so a client that keeps its GET stream open (the
-official client does) pins the whole transport in memory for as long as it is connected. Here the GET stream
-is a light SSE response fed by this hub; a live transport forwards its standalone messages through the session
-events (`events.py`, in process or over Redis) to whichever replica holds the GET stream, and can be
-released when idle while the client stays connected.
+official client does) pins the whole transport in memory for as long as it is connected. Here a GET stream is
+a light SSE response fed by this hub, and so is a POST stream that its client resumed with Last-Event-ID
+(here, or on another replica than the one running the call): the live transport records every message it
+sends in the session's event log, which publishes it through the session events (`events.py`, in process or
+over Redis) to whichever replica holds the stream.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError
 
+from mcp_runtime.sessions.event_ids import GET_STREAM, parse_stream
 from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
@@ -23,50 +26,81 @@ logger = logging.getLogger(__name__)
 BUFFER = 64
 
 
+def lost_answer(stream: str, why: str) -> Delivery:
+    """The answer that ends a resumed POST stream whose call's answer can no longer come: an error for its
+    request, so the client's call fails with a reason instead of waiting forever."""
+    post = parse_stream(stream)
+    request_id = post.request_id if post is not None else None
+    message = f"The answer to this request is lost: {why}. It may or may not have run to the end."
+    error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INTERNAL_ERROR, message=message))
+    return Delivery(None, error.model_dump_json(by_alias=True, exclude_unset=True), None, True)
+
+
 class StreamBusy(Exception):
     """The session already has a GET stream here (the protocol allows one)."""
 
 
 class LocalStreamHub:
-    """The GET streams this process holds, by session id. Messages reach it through the session events."""
+    """The streams this process holds: by session id, then by stream token."""
 
     def __init__(self) -> None:
-        self._streams: dict[str, MemoryObjectSendStream[Delivery]] = {}
+        self._streams: dict[str, dict[str, MemoryObjectSendStream[Delivery]]] = {}
 
     @contextlib.contextmanager
-    def subscribe(self, session_id: str) -> Iterator[MemoryObjectReceiveStream[Delivery]]:
-        if session_id in self._streams:
-            raise StreamBusy(session_id)
+    def subscribe(self, session_id: str, stream: str = GET_STREAM) -> Iterator[MemoryObjectReceiveStream[Delivery]]:
+        """Hold a stream of the session. A second GET stream is refused (StreamBusy); a POST stream resumed
+        again replaces the one held (its client has given up on that connection)."""
+        held = self._streams.setdefault(session_id, {})
+        previous = held.get(stream)
+        if previous is not None:
+            if stream == GET_STREAM:
+                raise StreamBusy(session_id)
+            previous.close()
         sender, receiver = anyio.create_memory_object_stream[Delivery](BUFFER)
-        self._streams[session_id] = sender
+        held[stream] = sender
         try:
             yield receiver
         finally:
-            if self._streams.get(session_id) is sender:
-                del self._streams[session_id]
+            held = self._streams.get(session_id, {})
+            if held.get(stream) is sender:
+                del held[stream]
+                if not held:
+                    self._streams.pop(session_id, None)
             sender.close()
             receiver.close()
 
     def holds(self, session_id: str) -> bool:
         return session_id in self._streams
 
-    def deliver(self, session_id: str, event_id: str | None, message: str) -> bool:
-        sender = self._streams.get(session_id)
+    def deliver(self, session_id: str, stream: str, delivery: Delivery) -> bool:
+        sender = self._streams.get(session_id, {}).get(stream)
         if sender is None:
             return False
         try:
-            sender.send_nowait((event_id, message))
+            sender.send_nowait(delivery)
         except anyio.WouldBlock:
-            logger.warning("GET stream of session %s is not keeping up; a message was dropped", session_id[:64])
+            logger.warning("a stream of session %s is not keeping up; a message was dropped", session_id[:64])
             return False
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             return False
         return True
 
     def close(self, session_id: str) -> None:
-        sender = self._streams.pop(session_id, None)
-        if sender is not None:
+        """Close every stream of the session (it ended)."""
+        for sender in self._streams.pop(session_id, {}).values():
             sender.close()
+
+    def close_all(self) -> int:
+        """Close every stream held (the replica drains: their clients resume elsewhere); how many."""
+        closed = 0
+        for session_id in list(self._streams):
+            closed += len(self._streams.get(session_id, {}))
+            self.close(session_id)
+        return closed
 
     def subscribed(self) -> list[str]:
         return list(self._streams)
+
+    def resumed(self) -> list[tuple[str, str]]:
+        """The POST streams held: (session id, stream token)."""
+        return [(s, token) for s, held in self._streams.items() for token in held if token != GET_STREAM]

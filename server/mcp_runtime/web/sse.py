@@ -1,12 +1,25 @@
-"""Server-sent events: a GET stream's response, its events and keep-alives."""
+"""Server-sent events: the responses of a GET stream and of a resumed POST stream, their events and keep-alives."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 from starlette.types import Receive, Send
 
-Delivery = tuple[str | None, str]  # (event id for Last-Event-ID, or None; the JSON-RPC message)
+
+def entry_order(entry: str) -> tuple[int, int]:
+    """An event log entry's place (`{millis}-{seq}`), for skipping what a replay already sent."""
+    millis, _, seq = entry.partition("-")
+    return int(millis), int(seq or 0)
+
+
+class Delivery(NamedTuple):
+    event_id: str | None  # the SSE id (for Last-Event-ID), or None
+    message: str  # the JSON-RPC message
+    entry: str | None = None  # its place in the session's event log, to skip what a replay already sent
+    final: bool = False  # the answer that ends a POST stream
 
 
 def sse_event(event_id: str | None, message: str) -> bytes:
@@ -14,9 +27,10 @@ def sse_event(event_id: str | None, message: str) -> bytes:
     return head + b"event: message\r\ndata: " + message.encode() + b"\r\n\r\n"
 
 
-def _event_order(event_id: str) -> tuple[int, int]:
-    millis, _, seq = event_id.partition("-")
-    return (int(millis), int(seq or 0)) if millis.isdigit() and (seq or "0").isdigit() else (0, 0)
+def priming_event(event_id: str, retry_ms: int | None) -> bytes:
+    """An event with an id and empty data (SEP-1699): the client may resume from here, after `retry_ms`."""
+    retry = b"retry: " + str(retry_ms).encode() + b"\r\n" if retry_ms is not None else b""
+    return b"id: " + event_id.encode() + b"\r\n" + retry + b"data: \r\n\r\n"
 
 
 async def serve_sse(
@@ -25,10 +39,15 @@ async def serve_sse(
     keepalive_seconds: float,
     receive: Receive,
     send: Send,
-    replayed: list[tuple[str, str]] | None = None,
+    replayed: list[Delivery] | None = None,
+    *,
+    priming: str | None = None,
+    retry_ms: int | None = None,
+    until_answer: bool = False,
 ) -> None:
-    """Answer a GET with an SSE stream: `replayed` first, then `messages`, until the client leaves or the
-    stream is closed (the session ended)."""
+    """Answer a GET with an SSE stream: a priming event if given, `replayed`, then `messages`, until the client
+    leaves, the stream is closed here (the session ended, the replica drains: a `retry:` hint goes first), or,
+    with `until_answer` (a resumed POST stream), its answer has been sent."""
     await send(
         {
             "type": "http.response.start",
@@ -41,10 +60,20 @@ async def serve_sse(
             ],
         }
     )
+
+    async def body(chunk: bytes, more: bool = True) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    if priming is not None:
+        await body(priming_event(priming, retry_ms))
     last_replayed = (0, 0)
-    for kept_id, kept in replayed or []:
-        await send({"type": "http.response.body", "body": sse_event(kept_id, kept), "more_body": True})
-        last_replayed = _event_order(kept_id)
+    for delivery in replayed or []:
+        await body(sse_event(delivery.event_id, delivery.message))
+        if delivery.entry:
+            last_replayed = entry_order(delivery.entry)
+        if until_answer and delivery.final:
+            await body(b"", more=False)
+            return
     async with anyio.create_task_group() as tg:
 
         async def until_disconnect() -> None:
@@ -56,12 +85,15 @@ async def serve_sse(
         try:
             while True:
                 with anyio.move_on_after(keepalive_seconds):
-                    event_id, message = await messages.receive()
-                    if event_id is not None and _event_order(event_id) <= last_replayed:
+                    delivery = await messages.receive()
+                    if delivery.entry and entry_order(delivery.entry) <= last_replayed:
                         continue  # already sent from the log
-                    await send({"type": "http.response.body", "body": sse_event(event_id, message), "more_body": True})
+                    await body(sse_event(delivery.event_id, delivery.message))
+                    if until_answer and delivery.final:
+                        await body(b"", more=False)
+                        break
                     continue
-                await send({"type": "http.response.body", "body": b": keep-alive\r\n\r\n", "more_body": True})
+                await body(b": keep-alive\r\n\r\n")
         except (anyio.EndOfStream, anyio.ClosedResourceError):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await body(b"retry: " + str(retry_ms).encode() + b"\r\n\r\n" if retry_ms is not None else b"", more=False)
         tg.cancel_scope.cancel()

@@ -1,0 +1,286 @@
+"""Every SSE stream resumable with Last-Event-ID on any replica: a tool call's own POST stream cut mid-call,
+drained by SIGTERM, or lost with its replica; the GET stream's notifications sent while the client was away;
+ids of other sessions and ids past the log's bounds.
+
+Real runtimes (memory backend: one process; redis: replicas on one real Redis), driven over raw sockets so
+that a connection can be cut at an exact point, and every event id and message checked.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.support.procs import RuntimeProcess, metric, running, spawn, wait_healthy
+from tests.support.raw import open_get, open_raw_session, read_events, session_headers, set_note
+from tests.support.redis_server import RedisServer, redis_env, replicas
+
+CALL_ID = 42
+
+
+def slow_call(seconds: float, request_id: int | str = CALL_ID) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"seconds": seconds}, "_meta": {"progressToken": "p"}},
+    }
+
+
+def open_post(port: int, session: str, body: dict[str, Any]) -> socket.socket:
+    """POST one request on a raw socket and return it once the SSE response's head has come."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = json.dumps(body).encode()
+    sock.sendall(
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n"
+        f"Mcp-Protocol-Version: 2025-11-25\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"text/event-stream" in head.lower(), head
+    return sock
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 30) -> tuple[list[tuple[str, str]], bytes]:
+    """Every SSE event (id, data) until the server ends the response; and the raw bytes (for `retry:`)."""
+    sock.settimeout(timeout)
+    raw = b""
+    deadline = time.monotonic() + timeout
+    while not raw.endswith(b"0\r\n\r\n"):  # the last chunk of a chunked response
+        assert time.monotonic() < deadline, raw[-500:]
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+    return parse_events(raw), raw
+
+
+def parse_events(raw: bytes) -> list[tuple[str, str]]:
+    events = []
+    for block in raw.split(b"\r\n\r\n"):
+        fields = dict(line.split(": ", 1) for line in block.decode(errors="replace").split("\r\n") if ": " in line)
+        if "data" in fields:
+            events.append((fields.get("id", ""), fields["data"]))
+    return events
+
+
+def progress_of(data: str) -> int | None:
+    message = json.loads(data) if data else {}
+    return int(message["params"]["progress"]) if message.get("method") == "notifications/progress" else None
+
+
+def results_in(events: list[tuple[str, str]], request_id: int | str = CALL_ID) -> list[dict[str, Any]]:
+    answers = []
+    for _, data in events:
+        message = json.loads(data) if data else {}
+        if message.get("id") == request_id and ("result" in message or "error" in message):
+            answers.append(message)
+    return answers
+
+
+def check_resumed_call(before: list[tuple[str, str]], after: list[tuple[str, str]], seconds: float) -> None:
+    """What the client saw before the cut and on the resumed stream, together: every progress step once and in
+    order, then the result exactly once, every event with an id."""
+    assert before and before[0][1] == "" and before[0][0].startswith("p"), before[:2]  # the priming event first
+    seen = [p for _, data in before + after if (p := progress_of(data)) is not None]
+    assert seen == list(range(1, len(seen) + 1)), seen  # nothing lost, nothing twice
+    assert len(seen) == int(seconds * 10)
+    [result] = results_in(before + after)
+    assert result["result"]["structuredContent"]["result"] == f"waited {seconds:g}s", result
+    assert all(event_id for event_id, _ in after), after
+
+
+@pytest.fixture(params=["memory", "redis"])
+def two_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[RuntimeProcess]]:
+    """Two replicas on one Redis, or the memory backend's one process (twice in the list)."""
+    if request.param == "memory":
+        with running(tmp_path, {"MCP_STREAM_CHECK_SECONDS": "1"}) as proc:
+            yield [proc, proc]
+    else:
+        redis_server: RedisServer = request.getfixturevalue("redis_server")
+        with replicas(tmp_path, redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1"), count=2) as procs:
+            yield procs
+
+
+def test_a_call_whose_stream_is_cut_is_resumed_on_another_replica(two_replicas: list[RuntimeProcess]) -> None:
+    a, b = two_replicas
+    session = open_raw_session(a.url).headers["mcp-session-id"]
+    post = open_post(a.port, session, slow_call(10))
+    before = read_events(post, 20, timeout=10)  # the priming event, then about two seconds of progress
+    post.close()  # the connection is cut at 2 s; the call goes on
+    resumed = open_get(b.port, session, last_event_id=before[-1][0])
+    after, raw = read_until_closed(resumed, timeout=30)  # the stream ends with the result
+    check_resumed_call(before, after, 10)
+    assert b"retry: 1000" in raw  # the resumed stream's own priming event: it can be resumed again
+    # Resumed again from its answer: nothing follows it.
+    again = open_get(b.port, session, last_event_id=after[-1][0])
+    assert read_until_closed(again, timeout=10)[0] == []
+    # The session is whole: its next call is answered on the POST stream as usual.
+    response = httpx2.post(b.url, json=slow_call(0.1, 43), headers=session_headers(session), timeout=10)
+    assert response.status_code == 200 and results_in(parse_events(response.content), 43)
+    assert metric(a.base, "mcp_runtime_streams_detached_total") == 1
+
+
+def test_the_priming_event_carries_the_retry_interval(two_replicas: list[RuntimeProcess]) -> None:
+    a, _ = two_replicas
+    session = open_raw_session(a.url).headers["mcp-session-id"]
+    post = open_post(a.port, session, slow_call(0.1))
+    events, raw = read_until_closed(post)
+    first = raw.split(b"\r\n\r\n")[0]
+    assert b"id: p" in first and b"retry: 1000" in first and b"data: " in first, raw[:300]
+    assert len(results_in(events)) == 1
+
+
+def test_a_silent_stream_is_closed_and_resumed(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = redis_env(redis_server, MCP_STREAM_IDLE_CLOSE_SECONDS="1", MCP_SSE_RETRY_MS="200")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        call = slow_call(3)
+        del call["params"]["_meta"]  # no progress: the stream is silent
+        post = open_post(a.port, session, call)
+        started = time.monotonic()
+        before, raw = read_until_closed(post, timeout=10)  # closed by the server after a second of silence
+        assert time.monotonic() - started < 2.5 and b"retry: 200" in raw
+        assert len(before) == 1 and before[0][1] == "" and results_in(before) == []
+        after, _ = read_until_closed(open_get(b.port, session, last_event_id=before[0][0]))
+        [result] = results_in(after)
+        assert result["result"]["structuredContent"]["result"] == "waited 3s"
+
+
+def test_sigterm_sends_the_stream_elsewhere_and_the_call_finishes(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = redis_env(redis_server, MCP_SHUTDOWN_GRACE_SECONDS="20")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        post = open_post(a.port, session, slow_call(6))
+        first = read_events(post, 10, timeout=10)
+        a.signal(signal.SIGTERM)
+        rest, _ = read_until_closed(post, timeout=10)  # the draining replica closes the stream at once
+        before = first + rest
+        assert results_in(before) == []
+        after, _ = read_until_closed(open_get(b.port, session, last_event_id=before[-1][0]), timeout=30)
+        check_resumed_call(before, after, 6)
+        assert a.process.wait(20) == 0  # it exited once the call was done
+        assert "Traceback" not in a.log(), a.log()[-3000:]
+
+
+def test_sigkill_of_the_runner_ends_the_resumed_stream_with_an_error(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        post = open_post(a.port, session, slow_call(30))
+        before = read_events(post, 5, timeout=10)
+        resumed = open_get(b.port, session, last_event_id=before[-1][0])
+        read_events(resumed, 3, timeout=10)  # live progress from replica a, through Redis
+        a.process.kill()
+        a.process.wait(5)
+        started = time.monotonic()
+        after, _ = read_until_closed(resumed, timeout=30)
+        [error] = results_in(after)
+        assert "stopped before it answered" in error["error"]["message"], error
+        assert time.monotonic() - started < 15
+        assert metric(b.base, "mcp_runtime_streams_resumed_total", 'outcome="runner_lost"') == 1
+
+
+def test_notifications_sent_while_away_are_replayed(two_replicas: list[RuntimeProcess]) -> None:
+    a, b = two_replicas
+    session = open_raw_session(a.url).headers["mcp-session-id"]
+    stream = open_get(a.port, session)
+    set_note(b.url, session, "first")
+    [(first_id, _)] = read_events(stream, 1)
+    stream.close()
+    for text in ("second", "third"):
+        set_note(b.url, session, text)  # nobody listening
+    resumed = open_get(b.port, session, last_event_id=first_id)
+    events = read_events(resumed, 2)
+    assert all(event_id and "notifications/resources/updated" in data for event_id, data in events), events
+    assert first_id not in {event_id for event_id, _ in events}
+    resumed.close()
+
+
+def test_a_last_event_id_of_another_session_is_404(two_replicas: list[RuntimeProcess]) -> None:
+    a, b = two_replicas
+    mine = open_raw_session(a.url).headers["mcp-session-id"]
+    other = open_raw_session(a.url).headers["mcp-session-id"]
+    stream = open_get(a.port, other)
+    set_note(a.url, other, "theirs")
+    [(their_id, _)] = read_events(stream, 1)
+    stream.close()
+    post = open_post(a.port, other, slow_call(0.1))
+    their_priming = read_until_closed(post)[0][0][0]
+    for event_id in (their_id, their_priming):
+        response = httpx2.get(
+            b.url, headers={**session_headers(mine), "Accept": "text/event-stream", "Last-Event-ID": event_id}
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["message"].startswith("Not Found")
+    for malformed in ("abc", "1-2.zz", "p1.x.deadbeef", "1-2.abcdef01 id: 3"):
+        response = httpx2.get(
+            b.url, headers={**session_headers(mine), "Accept": "text/event-stream", "Last-Event-ID": malformed}
+        )
+        assert response.status_code in (400, 404), (malformed, response.status_code)
+
+
+def test_a_last_event_id_of_another_principal_is_404(tmp_path: Path, redis_server: RedisServer) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alice-secret\nbob-secret\n")
+    env = redis_env(redis_server, MCP_AUTH_TOKEN_FILE=str(tokens))
+    alice, bob = {"Authorization": "Bearer alice-secret"}, {"Authorization": "Bearer bob-secret"}
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session = open_raw_session(a.url, alice).headers["mcp-session-id"]
+        answer = httpx2.post(a.url, json=slow_call(0.1), headers=session_headers(session, alice), timeout=10)
+        [(priming, _), *_] = parse_events(answer.content)
+        headers = {**session_headers(session, bob), "Accept": "text/event-stream", "Last-Event-ID": priming}
+        assert httpx2.get(b.url, headers=headers).status_code == 404
+        headers = {**session_headers(session, alice), "Accept": "text/event-stream", "Last-Event-ID": priming}
+        with httpx2.stream("GET", b.url, headers=headers, timeout=10) as replayed:
+            assert replayed.status_code == 200
+            assert len(results_in(parse_events(replayed.read()))) == 1
+
+
+def test_an_id_past_the_kept_events_restarts_the_stream(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = redis_env(redis_server, MCP_EVENT_LOG_LENGTH="3")
+    with replicas(tmp_path, env, count=1) as (a,):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        stream = open_get(a.port, session)
+        set_note(a.url, session, "first")
+        [(first_id, _)] = read_events(stream, 1)
+        stream.close()
+        for n in range(300):  # trimmed past the first one (MAXLEN ~ trims whole nodes of 100)
+            set_note(a.url, session, f"note {n}")
+        restarted = open_get(a.port, session, last_event_id=first_id)  # 200: a fresh stream, nothing replayed
+        set_note(a.url, session, "live")
+        [(live_id, data)] = read_events(restarted, 1)
+        assert live_id and "notifications/resources/updated" in data
+        restarted.close()
+        assert metric(a.base, "mcp_runtime_streams_resumed_total", 'outcome="restarted"') == 1
+        assert a.alive() and "Traceback" not in a.log()
+
+
+def test_a_restarted_replica_serves_a_resume(tmp_path: Path, redis_server: RedisServer) -> None:
+    """The replica that ran the call is replaced (same port) after the call ended: the answer is in Redis."""
+    with replicas(tmp_path, redis_env(redis_server), count=1) as (a,):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        post = open_post(a.port, session, slow_call(1))
+        before = read_events(post, 3)
+        post.close()
+        time.sleep(1.5)  # the call ends while nobody listens
+        a.stop()
+        again = spawn(a.log_path.parent, a.env)
+        try:
+            wait_healthy(again)
+            after, _ = read_until_closed(open_get(again.port, session, last_event_id=before[-1][0]))
+            check_resumed_call(before, after, 1)
+        finally:
+            again.stop()
