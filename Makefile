@@ -13,10 +13,10 @@ KINDCHECK := $(CACHE)/kindcheck-$(shell sed -n 's/^KIND_VERSION=//p' e2e/cluster
 SHELL_SCRIPTS := .ci/run $(shell git ls-files '*.sh' 2>/dev/null || find . -name '*.sh' -not -path './.venv/*')
 CHART := charts/mcp-fleet
 
-.PHONY: help venv test-packages bench-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
+.PHONY: help venv test-packages test-clients bench-packages test lint fmt run bench crds chart helm demo demo-down e2e cluster-up cluster-down images own-server-image clean
 
 help:
-	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt) and run them"
+	@echo "make test   - install what the tests need (venv; redis-server and shellcheck from apt; the foreign clients) and run them"
 	@echo "make run    - serve the demo app with mcp-runtime on http://127.0.0.1:$(PORT)/mcp"
 	@echo "make lint   - ruff, mypy, the import rules (lint-imports), shellcheck (the shell scripts) and actionlint (the release workflow)"
 	@echo "make bench  - the runtime benchmarks (docs/benchmarks.md)"
@@ -49,7 +49,13 @@ test-packages:
 	    echo "make test needs$$missing: run  sudo apt-get install -y$$missing  first" >&2; exit 1; \
 	  fi; }
 
-test: venv test-packages
+# The clients nobody on the project wrote, which tests/runtime/test_foreign_clients.py runs against the runtime:
+# the MCP conformance suite (on Node.js 22 from an npm package), the TypeScript and Go SDK clients in
+# tests/clients/. Installed from their lock files into $(CACHE), keyed by what pins them; seconds when cached.
+test-clients:
+	bash tests/clients/install.sh
+
+test: venv test-packages test-clients
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv test-packages $(ACTIONLINT) $(KINDCHECK)
