@@ -39,7 +39,7 @@ from tests.support.redis_server import RedisServer, start_redis
 
 def structured_result(text: str) -> int:
     """The integer a tool returned, from an SSE or JSON answer."""
-    data = next((line[5:] for line in text.splitlines() if line.startswith("data:")), text)
+    data = next((line[5:] for line in text.splitlines() if line.startswith("data:") and line[5:].strip()), text)
     return int(json.loads(data)["result"]["structuredContent"]["result"])
 
 

@@ -79,7 +79,9 @@ def read_sse_until(sock: socket.socket, predicate: Any, timeout: float = 10) -> 
     while time.monotonic() < deadline:
         buffer += sock.recv(65536)
         messages = [
-            json.loads(line[5:]) for line in buffer.decode(errors="replace").splitlines() if line.startswith("data:")
+            json.loads(line[5:])
+            for line in buffer.decode(errors="replace").splitlines()
+            if line.startswith("data:") and line[5:].strip()  # (a priming event's data is empty)
         ]
         if any(predicate(m) for m in messages):
             return messages

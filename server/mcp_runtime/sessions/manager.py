@@ -76,6 +76,8 @@ class SessionManager:
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
         self.retry_ms = settings.sse_retry_ms
         self.retention_seconds = settings.event_retention_seconds
+        # Streams move to another replica on a drain only where every replica knows every session.
+        self.streams_move = settings.session_backend == "redis"
         self.events = events
         self.hub = hub
         self.live = live
@@ -344,12 +346,6 @@ class SessionManager:
         if cursor is not None and not cursor.of_session(session_id):
             await error_response(404, "Not Found: the Last-Event-ID is of another session")(scope, receive, send)
             return
-        if self.lifecycle.draining:
-            self.metrics.rejected("draining")
-            await service_unavailable("Server is shutting down; open the stream on another replica", self.retry_after)(
-                scope, receive, send
-            )
-            return
         stream, after = GET_STREAM, None
         if cursor is not None:
             if cursor.kind == "priming":
@@ -366,6 +362,14 @@ class SessionManager:
                     return
                 else:
                     stream, after = found.stream, cursor.entry
+        if stream == GET_STREAM and self.lifecycle.draining and self.streams_move:
+            # A GET stream lasts: it goes to another replica. (A resumed POST stream is served: it ends with its
+            # call's answer, which this replica may well be about to give.)
+            self.metrics.rejected("draining")
+            await service_unavailable("Server is shutting down; open the stream on another replica", self.retry_after)(
+                scope, receive, send
+            )
+            return
         if stream != GET_STREAM and parse_stream(stream) is None:
             await error_response(404, "Not Found: no such stream in this session")(scope, receive, send)
             return
@@ -430,7 +434,10 @@ class SessionManager:
 
     def drain_streams(self) -> int:
         """The replica drains: close every resumable stream (POST streams whose calls go on here, GET streams,
-        resumed streams), each after a `retry:` hint, so their clients resume on another replica; how many."""
+        resumed streams), each after a `retry:` hint, so their clients resume on another replica; how many.
+        (Not on the memory backend: no other replica knows the session, so its streams stay until the end.)"""
+        if not self.streams_move:
+            return 0
         closed = 0
         for live in self.live.sessions():
             if live.store is not None:
