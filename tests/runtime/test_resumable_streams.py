@@ -53,6 +53,14 @@ def open_post(port: int, session: str, body: dict[str, Any]) -> socket.socket:
     return sock
 
 
+def call_running(proc: RuntimeProcess, seconds: float, events: int) -> tuple[str, socket.socket, list[tuple[str, str]]]:
+    """A new session on `proc` with a `slow` call of `seconds` running: its id, the call's open stream, and the
+    stream's first `events` events (the priming event, then progress)."""
+    session = open_raw_session(proc.url).headers["mcp-session-id"]
+    post = open_post(proc.port, session, slow_call(seconds))
+    return session, post, read_events(post, events, timeout=10)
+
+
 def read_until_closed(sock: socket.socket, timeout: float = 30) -> tuple[list[tuple[str, str]], bytes]:
     """Every SSE event (id, data) until the server ends the response; and the raw bytes (for `retry:`)."""
     sock.settimeout(timeout)
@@ -116,9 +124,7 @@ def two_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lis
 
 def test_a_call_whose_stream_is_cut_is_resumed_on_another_replica(two_replicas: list[RuntimeProcess]) -> None:
     a, b = two_replicas
-    session = open_raw_session(a.url).headers["mcp-session-id"]
-    post = open_post(a.port, session, slow_call(10))
-    before = read_events(post, 20, timeout=10)  # the priming event, then about two seconds of progress
+    session, post, before = call_running(a, 10, 20)  # the priming event, then about two seconds of progress
     post.close()  # the connection is cut at 2 s; the call goes on
     resumed = open_get(b.port, session, last_event_id=before[-1][0])
     after, raw = read_until_closed(resumed, timeout=30)  # the stream ends with the result
@@ -162,9 +168,7 @@ def test_a_silent_stream_is_closed_and_resumed(tmp_path: Path, redis_server: Red
 def test_sigterm_sends_the_stream_elsewhere_and_the_call_finishes(tmp_path: Path, redis_server: RedisServer) -> None:
     env = redis_env(redis_server, MCP_SHUTDOWN_GRACE_SECONDS="20")
     with replicas(tmp_path, env, count=2) as (a, b):
-        session = open_raw_session(a.url).headers["mcp-session-id"]
-        post = open_post(a.port, session, slow_call(6))
-        first = read_events(post, 10, timeout=10)
+        session, post, first = call_running(a, 6, 10)
         a.signal(signal.SIGTERM)
         rest, _ = read_until_closed(post, timeout=10)  # the draining replica closes the stream at once
         before = first + rest
@@ -178,9 +182,7 @@ def test_sigterm_sends_the_stream_elsewhere_and_the_call_finishes(tmp_path: Path
 def test_sigkill_of_the_runner_ends_the_resumed_stream_with_an_error(tmp_path: Path, redis_server: RedisServer) -> None:
     env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
     with replicas(tmp_path, env, count=2) as (a, b):
-        session = open_raw_session(a.url).headers["mcp-session-id"]
-        post = open_post(a.port, session, slow_call(30))
-        before = read_events(post, 5, timeout=10)
+        session, _post, before = call_running(a, 30, 5)  # (the POST stays open)
         resumed = open_get(b.port, session, last_event_id=before[-1][0])
         read_events(resumed, 3, timeout=10)  # live progress from replica a, through Redis
         a.process.kill()
@@ -271,9 +273,7 @@ def test_an_id_past_the_kept_events_restarts_the_stream(tmp_path: Path, redis_se
 def test_a_restarted_replica_serves_a_resume(tmp_path: Path, redis_server: RedisServer) -> None:
     """The replica that ran the call is replaced (same port) after the call ended: the answer is in Redis."""
     with replicas(tmp_path, redis_env(redis_server), count=1) as (a,):
-        session = open_raw_session(a.url).headers["mcp-session-id"]
-        post = open_post(a.port, session, slow_call(1))
-        before = read_events(post, 3)
+        session, post, before = call_running(a, 1, 3)
         post.close()
         time.sleep(1.5)  # the call ends while nobody listens
         a.stop()
