@@ -27,6 +27,7 @@ from mcp_runtime.web.body import BodyTooLarge, ClientGone, read_body, replay
 from mcp_runtime.web.errors import error_response
 from mcp_runtime.web.guard import RequestGuard, current_principal
 from mcp_runtime.web.head import RequestHead, read_head
+from mcp_runtime.web.sends import closing_connection
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RuntimeApp:
             return
         if kind != "http":
             return
+        if self.lifecycle.draining:
+            send = closing_connection(send)
         path = scope["path"]
         if path == self.path or path == self.path + "/":
             await self._mcp(scope, receive, send)

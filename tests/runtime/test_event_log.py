@@ -1,8 +1,10 @@
 """The pure parts of resumable streams: event ids and stream tokens (fuzzed), the in-memory event log's bounds,
-and the transport's event store (what it keeps, when a run is answered, closing silent or draining streams)."""
+the transport's event store (what it keeps, when a run is answered, closing silent or draining streams), and a
+resumed stream's catch-up from the log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import anyio
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mcp.server.streamable_http import GET_STREAM_KEY
 from mcp_types import JSONRPCNotification, JSONRPCResponse
+from starlette.types import Message
 
 from mcp_runtime.sessions.event_ids import (
     GET_STREAM,
@@ -23,6 +26,8 @@ from mcp_runtime.sessions.event_ids import (
 )
 from mcp_runtime.sessions.event_store import SessionEventStore
 from mcp_runtime.sessions.events import LocalEvents
+from mcp_runtime.sessions.streams import MAX_STREAMS_PER_SESSION, LocalStreamHub, StreamBusy
+from mcp_runtime.web.sse import Delivery, serve_sse
 
 request_ids = st.one_of(st.integers(min_value=-(2**53), max_value=2**53), st.text(max_size=60))
 replicas = st.text(min_size=1, max_size=60)
@@ -139,3 +144,52 @@ async def test_a_silent_primed_stream_is_closed_and_a_drain_closes_the_rest() ->
 def test_the_request_id_round_trips_with_its_type(request_id: int | str) -> None:
     post = parse_stream(PostStream.new("r", request_id).token)
     assert post is not None and post.request_id == request_id and type(post.request_id) is type(request_id)
+
+
+async def test_a_resumed_stream_catches_up_from_the_log_what_live_delivery_missed() -> None:
+    """Nothing comes live; the log has the stream's events: each goes out once, in order, and the stream ends
+    with the answer."""
+    sent: list[bytes] = []
+    asked: list[str | None] = []
+    log = [
+        Delivery("1-0.t", '{"n":1}', "1-0"),
+        Delivery("2-0.t", '{"n":2}', "2-0"),
+        Delivery("3-0.t", '{"id":7,"result":{}}', "3-0", final=True),
+    ]
+
+    async def catch_up(last_sent: str | None) -> list[Delivery]:
+        asked.append(last_sent)
+        return log[:2] if len(asked) == 1 else log  # the second read also holds what was already sent
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message["body"])
+
+    async def receive() -> Message:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    _, messages = anyio.create_memory_object_stream[Delivery](4)
+    with anyio.fail_after(5):
+        await serve_sse(
+            messages, "s", 60, receive, send, [log[0]], until_answer=True, catch_up=catch_up, catch_up_seconds=0.05
+        )
+    body = b"".join(sent)
+    assert [body.count(f"id: {n}-0.t".encode()) for n in (1, 2, 3)] == [1, 1, 1]
+    assert body.index(b"id: 2-0.t") < body.index(b"id: 3-0.t") and sent[-1] == b""
+    assert asked == ["1-0", "2-0"]
+
+
+def test_a_session_holds_a_bounded_number_of_streams_here() -> None:
+    hub = LocalStreamHub()
+    with contextlib.ExitStack() as held:
+        tokens = [PostStream.new("r", n).token for n in range(MAX_STREAMS_PER_SESSION)]
+        for token in tokens:
+            held.enter_context(hub.subscribe("s", token))
+        with pytest.raises(StreamBusy), hub.subscribe("s", PostStream.new("r", 99).token):
+            pass
+        with hub.subscribe("s", tokens[0]):  # the same stream resumed again replaces the one held
+            assert len(hub.resumed()) == MAX_STREAMS_PER_SESSION
+        with hub.subscribe("other", GET_STREAM):  # other sessions are not affected
+            pass
+    assert hub.subscribed() == []

@@ -171,6 +171,8 @@ def test_sigterm_sends_the_stream_elsewhere_and_the_call_finishes(tmp_path: Path
         session, post, first = call_running(a, 6, 10)
         a.signal(signal.SIGTERM)
         rest, _ = read_until_closed(post, timeout=10)  # the draining replica closes the stream at once
+        # It asks clients to close their connections, so their next request goes to another replica.
+        assert httpx2.get(f"{a.base}/healthz").headers["connection"] == "close"
         before = first + rest
         assert results_in(before) == []
         after, _ = read_until_closed(open_get(b.port, session, last_event_id=before[-1][0]), timeout=30)
@@ -284,3 +286,50 @@ def test_a_restarted_replica_serves_a_resume(tmp_path: Path, redis_server: Redis
             check_resumed_call(before, after, 1)
         finally:
             again.stop()
+
+
+def test_an_answer_live_delivery_missed_still_ends_the_resumed_stream(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The resumed stream's replica has its pub/sub connections killed again and again across the answer (what
+    is published while one is down is gone: pub/sub keeps nothing); the stream still ends with the answer, once
+    (from the log if live delivery missed it: test_event_log pins that path)."""
+    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        call = slow_call(3)
+        del call["params"]["_meta"]  # no progress: the answer is the only event
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        post = open_post(a.port, session, call)
+        [(priming, _)] = read_events(post, 1)
+        post.close()
+        resumed = open_get(b.port, session, last_event_id=priming)
+        admin = redis_server.client()
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:  # every pub/sub connection, again and again, across the answer
+            admin.client_kill_filter(_type="pubsub")
+            time.sleep(0.05)
+        after, _ = read_until_closed(resumed, timeout=15)
+        [result] = results_in(after)
+        assert result["result"]["structuredContent"]["result"] == "waited 3s"
+        assert a.alive() and b.alive()
+
+
+def test_an_answer_the_store_refused_is_kept_once_it_takes_writes(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Redis refuses writes when the call answers (and its stream was cut): the answer is kept when writes come
+    back, and the client's resumed stream gets it."""
+    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session, post, before = call_running(a, 3, 5)
+        post.close()
+        resumed = open_get(b.port, session, last_event_id=before[-1][0])
+        admin = redis_server.client()
+        time.sleep(2)
+        admin.config_set("min-replicas-to-write", 1)  # no replica: every write is refused (NOREPLICAS)
+        try:
+            time.sleep(3)  # the call answers meanwhile
+        finally:
+            admin.config_set("min-replicas-to-write", 0)
+        after, _ = read_until_closed(resumed, timeout=15)
+        [result] = results_in(before + after)
+        assert result["result"]["structuredContent"]["result"] == "waited 3s"
+        assert "an answer was kept after the store came back" in a.log()

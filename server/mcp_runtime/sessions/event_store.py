@@ -32,6 +32,8 @@ from mcp_runtime.sessions.events import SessionEvents
 
 logger = logging.getLogger(__name__)
 
+ANSWER_KEEP_SECONDS = 300.0  # how long an answer the store refused is retried (the default event retention)
+
 
 @dataclass(eq=False)
 class Run:
@@ -62,6 +64,7 @@ class SessionEventStore(EventStore):
         self.idle_close_seconds = idle_close_seconds
         self.close_stream: Callable[[str], None] = lambda _key: None  # the transport's close_sse_stream
         self.runs: dict[str, Run] = {}
+        self._keeping: set[asyncio.Task[None]] = set()
 
     def expect(self, key: str, request_id: int | str) -> Run:
         """A request is about to be dispatched: its run, named after the replica and its JSON-RPC id."""
@@ -96,8 +99,11 @@ class SessionEventStore(EventStore):
         try:
             entry = await self.events.record(self.session_id, token, payload, final)
         except BackendUnavailable as error:
-            # Sent on the open connection all the same; a client that resumes past it will not get it back.
-            logger.warning("session %s: a message was sent but not kept: %s", self.session_id[:64], error)
+            # Sent on the open connection all the same; a client that resumes past it will not get it back,
+            # except the answer, which is kept as soon as the store is back (a resumed stream waits for it).
+            logger.warning("session %s: a message was sent but not kept yet: %s", self.session_id[:64], error)
+            if final:
+                self._keep_later(token, payload)
         if run is not None:
             run.last_sent = time.monotonic()
             if final:
@@ -125,6 +131,24 @@ class SessionEventStore(EventStore):
             self._stop_timer(run)
             run.answered.set()
         self.runs.clear()
+
+    def _keep_later(self, token: str, payload: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._keep_answer(token, payload))
+        self._keeping.add(task)
+        task.add_done_callback(self._keeping.discard)
+
+    async def _keep_answer(self, token: str, payload: str) -> None:
+        """Record an answer the store refused, once it takes writes again (within ANSWER_KEEP_SECONDS)."""
+        deadline = time.monotonic() + ANSWER_KEEP_SECONDS
+        while time.monotonic() < deadline:
+            await anyio.sleep(1.0)
+            try:
+                await self.events.record(self.session_id, token, payload, True)
+            except BackendUnavailable:
+                continue
+            logger.info("session %s: an answer was kept after the store came back", self.session_id[:64])
+            return
+        logger.error("session %s: an answer could not be kept; its stream cannot be resumed", self.session_id[:64])
 
     # Closing a stream that has been silent too long (before a proxy's idle timeout cuts it)
 

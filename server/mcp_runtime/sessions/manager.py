@@ -29,12 +29,12 @@ from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimi
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.sdk.surface import handle_modern_request
-from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id, parse_event_id, parse_stream, priming_event_id
+from mcp_runtime.sessions.event_ids import GET_STREAM, parse_event_id, parse_stream, priming_event_id
 from mcp_runtime.sessions.events import SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
 from mcp_runtime.sessions.live import NO_TRANSPORT_CHECKS, LiveSession, LiveSessions, SessionGone
 from mcp_runtime.sessions.relay import Relay
-from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy, lost_answer
+from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy, kept_delivery, lost_answer
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.errors import error_response, service_unavailable, session_not_found
 from mcp_runtime.web.guard import Principal
@@ -76,6 +76,7 @@ class SessionManager:
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
         self.retry_ms = settings.sse_retry_ms
         self.retention_seconds = settings.event_retention_seconds
+        self.stream_check_seconds = settings.stream_check_seconds
         # Streams move to another replica on a drain only where every replica knows every session.
         self.streams_move = settings.session_backend == "redis"
         self.events = events
@@ -390,42 +391,64 @@ class SessionManager:
         """Serve one of the session's streams from the hub: what the log holds after `after` (when `resumed`),
         then what is recorded live; a POST stream ends with its answer."""
         post = stream != GET_STREAM
+        if post:  # a resumed POST stream ends with its call's answer: a draining replica waits for it
+            self.lifecycle.request_started()
         try:
-            subscription = self.hub.subscribe(session_id, stream)
-            messages = subscription.__enter__()
-        except StreamBusy:
-            await error_response(409, "Conflict: Only one SSE stream is allowed per session")(scope, receive, send)
-            return
-        try:
-            await self.events.watch(session_id)
             try:
-                # Watch first, then read the log: nothing recorded in between is lost (duplicates are skipped).
-                kept = await self.events.replay(session_id, stream, after) if resumed else []
-                replayed = [Delivery(entry_event_id(k.entry, session_id), k.message, k.entry, k.final) for k in kept]
-                if post and not kept and primed_at is not None and self._past_retention(primed_at):
-                    # Resumed from its priming event after the log's retention: whatever it sent is gone.
-                    replayed = [lost_answer(stream, "its events are past the retention of the event log")]
-                if resumed:
-                    self.metrics.streams_resumed.labels(outcome="post" if post else "get").inc()
-                priming = None
-                if post:  # a fresh cursor, so that the client can resume this stream again
-                    priming = priming_event_id(stream, int(time.time() * 1000), session_id)
-                await serve_sse(
-                    messages,
-                    session_id,
-                    self.stream_keepalive_seconds,
-                    receive,
-                    send,
-                    replayed,
-                    priming=priming,
-                    retry_ms=self.retry_ms,
-                    until_answer=post,
+                subscription = self.hub.subscribe(session_id, stream)
+                messages = subscription.__enter__()
+            except StreamBusy:
+                message = (
+                    "Conflict: too many open streams in this session"
+                    if post
+                    else "Conflict: Only one SSE stream is allowed per session"
                 )
+                await error_response(409, message)(scope, receive, send)
+                return
+            try:
+                await self.events.watch(session_id)
+                try:
+                    # Watch first, then read the log: nothing recorded in between is lost (duplicates are skipped).
+                    kept = await self.events.replay(session_id, stream, after) if resumed else []
+                    replayed = [kept_delivery(k, session_id) for k in kept]
+                    if post and not kept and primed_at is not None and self._past_retention(primed_at):
+                        # Resumed from its priming event after the log's retention: whatever it sent is gone.
+                        replayed = [lost_answer(stream, "its events are past the retention of the event log")]
+                    if resumed:
+                        self.metrics.streams_resumed.labels(outcome="post" if post else "get").inc()
+                    priming = None
+                    if post:  # a fresh cursor, so that the client can resume this stream again
+                        priming = priming_event_id(stream, int(time.time() * 1000), session_id)
+
+                    async def catch_up(last_sent: str | None) -> list[Delivery]:
+                        """What the log holds of this POST stream that live delivery missed (pub/sub is lossy)."""
+                        try:
+                            kept = await self.events.replay(session_id, stream, last_sent or after)
+                        except BackendUnavailable:
+                            return []
+                        return [kept_delivery(k, session_id) for k in kept]
+
+                    await serve_sse(
+                        messages,
+                        session_id,
+                        self.stream_keepalive_seconds,
+                        receive,
+                        send,
+                        replayed,
+                        priming=priming,
+                        retry_ms=self.retry_ms,
+                        until_answer=post,
+                        catch_up=catch_up if post else None,
+                        catch_up_seconds=self.stream_check_seconds,
+                    )
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self.events.unwatch(session_id)
             finally:
-                with anyio.CancelScope(shield=True):
-                    await self.events.unwatch(session_id)
+                subscription.__exit__(None, None, None)
         finally:
-            subscription.__exit__(None, None, None)
+            if post:
+                self.lifecycle.request_finished()
 
     def _past_retention(self, primed_at: int) -> bool:
         return time.time() * 1000 - primed_at > self.retention_seconds * 1000

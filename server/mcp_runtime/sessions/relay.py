@@ -21,10 +21,10 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_runtime.backends import BackendUnavailable
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.sdk.surface import deliver
-from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id
+from mcp_runtime.sessions.event_ids import GET_STREAM
 from mcp_runtime.sessions.events import SessionEvents, kept_from_event
 from mcp_runtime.sessions.live import LiveSessions
-from mcp_runtime.sessions.streams import LocalStreamHub
+from mcp_runtime.sessions.streams import LocalStreamHub, kept_delivery
 from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ class Relay:
                 self.hub.deliver(session_id, GET_STREAM, Delivery(event_id, str(event.get("m")), event_id))
                 return
             kept = kept_from_event(event)
-            event_id = entry_event_id(kept.entry, session_id) if kept.entry else None
-            self.hub.deliver(session_id, kept.stream, Delivery(event_id, kept.message, kept.entry, kept.final))
+            self.hub.deliver(session_id, kept.stream, kept_delivery(kept, session_id))
         elif kind == "answer":
             await self._deliver_answer(session_id, event.get("m"))
         elif kind == "ended":

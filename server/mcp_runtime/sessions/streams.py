@@ -18,12 +18,21 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError
 
-from mcp_runtime.sessions.event_ids import GET_STREAM, parse_stream
+from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id, parse_stream
+from mcp_runtime.sessions.events import Kept
 from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
 
 BUFFER = 64
+MAX_STREAMS_PER_SESSION = 32  # its GET stream and resumed POST streams, held here at once
+
+
+def kept_delivery(kept: Kept, session_id: str) -> Delivery:
+    """A kept message as its stream sends it (its SSE id names the session's log entry)."""
+    if not kept.entry:
+        return Delivery(None, kept.message, None, kept.final)
+    return Delivery(entry_event_id(kept.entry, session_id), kept.message, kept.entry, kept.final)
 
 
 def lost_answer(stream: str, why: str) -> Delivery:
@@ -37,7 +46,7 @@ def lost_answer(stream: str, why: str) -> Delivery:
 
 
 class StreamBusy(Exception):
-    """The session already has a GET stream here (the protocol allows one)."""
+    """The session already has a GET stream here (the protocol allows one), or as many streams as it may hold."""
 
 
 class LocalStreamHub:
@@ -56,6 +65,8 @@ class LocalStreamHub:
             if stream == GET_STREAM:
                 raise StreamBusy(session_id)
             previous.close()
+        elif len(held) >= MAX_STREAMS_PER_SESSION:
+            raise StreamBusy(session_id)
         sender, receiver = anyio.create_memory_object_stream[Delivery](BUFFER)
         held[stream] = sender
         try:

@@ -108,3 +108,18 @@ def before_last_chunk(send: Send, callback: Callable[[], None]) -> Send:
         await send(message)
 
     return sending
+
+
+def closing_connection(send: Send) -> Send:
+    """A send that asks the client to close the connection after this response (`Connection: close`).
+
+    A draining replica answers so: a client's next request (a stream resumed with Last-Event-ID above all)
+    then opens a new connection, which the load balancer sends to another replica, instead of reusing a
+    kept-alive one to this replica, which is about to exit."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return sending

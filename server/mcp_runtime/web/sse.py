@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import anyio
@@ -33,6 +34,9 @@ def priming_event(event_id: str, retry_ms: int | None) -> bytes:
     return b"id: " + event_id.encode() + b"\r\n" + retry + b"data: \r\n\r\n"
 
 
+CatchUp = Callable[[str | None], Awaitable[list[Delivery]]]
+
+
 async def serve_sse(
     messages: MemoryObjectReceiveStream[Delivery],
     session_id: str,
@@ -44,10 +48,16 @@ async def serve_sse(
     priming: str | None = None,
     retry_ms: int | None = None,
     until_answer: bool = False,
+    catch_up: CatchUp | None = None,
+    catch_up_seconds: float = 5.0,
 ) -> None:
     """Answer a GET with an SSE stream: a priming event if given, `replayed`, then `messages`, until the client
     leaves, the stream is closed here (the session ended, the replica drains: a `retry:` hint goes first), or,
-    with `until_answer` (a resumed POST stream), its answer has been sent."""
+    with `until_answer` (a resumed POST stream), its answer has been sent.
+
+    Each event goes out once, in the log's order: one already sent (from the replay, or by `catch_up`) is
+    skipped when it comes again. `catch_up(last entry sent)`, asked every `catch_up_seconds` while nothing
+    comes, gives what the log holds after it: what live delivery missed (a pub/sub connection that was down)."""
     await send(
         {
             "type": "http.response.start",
@@ -60,20 +70,31 @@ async def serve_sse(
             ],
         }
     )
+    last_sent: str | None = None  # the last log entry sent
 
     async def body(chunk: bytes, more: bool = True) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
+    async def deliver(deliveries: list[Delivery]) -> bool:
+        """Send what was not sent yet; True once the answer that ends the stream has gone out."""
+        nonlocal last_sent
+        for delivery in deliveries:
+            if delivery.entry:
+                if last_sent is not None and entry_order(delivery.entry) <= entry_order(last_sent):
+                    continue  # already sent
+                last_sent = delivery.entry
+            await body(sse_event(delivery.event_id, delivery.message))
+            if until_answer and delivery.final:
+                await body(b"", more=False)
+                return True
+        return False
+
     if priming is not None:
         await body(priming_event(priming, retry_ms))
-    last_replayed = (0, 0)
-    for delivery in replayed or []:
-        await body(sse_event(delivery.event_id, delivery.message))
-        if delivery.entry:
-            last_replayed = entry_order(delivery.entry)
-        if until_answer and delivery.final:
-            await body(b"", more=False)
-            return
+    if await deliver(replayed or []):
+        return
+    poll = min(keepalive_seconds, catch_up_seconds) if catch_up is not None else keepalive_seconds
+    quiet = 0.0
     async with anyio.create_task_group() as tg:
 
         async def until_disconnect() -> None:
@@ -84,16 +105,17 @@ async def serve_sse(
         tg.start_soon(until_disconnect)
         try:
             while True:
-                with anyio.move_on_after(keepalive_seconds):
-                    delivery = await messages.receive()
-                    if delivery.entry and entry_order(delivery.entry) <= last_replayed:
-                        continue  # already sent from the log
-                    await body(sse_event(delivery.event_id, delivery.message))
-                    if until_answer and delivery.final:
-                        await body(b"", more=False)
+                with anyio.move_on_after(poll):
+                    if await deliver([await messages.receive()]):
                         break
+                    quiet = 0.0
                     continue
-                await body(b": keep-alive\r\n\r\n")
+                if catch_up is not None and await deliver(await catch_up(last_sent)):
+                    break
+                quiet += poll
+                if quiet >= keepalive_seconds:
+                    quiet = 0.0
+                    await body(b": keep-alive\r\n\r\n")
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             await body(b"retry: " + str(retry_ms).encode() + b"\r\n\r\n" if retry_ms is not None else b"", more=False)
         tg.cancel_scope.cancel()
