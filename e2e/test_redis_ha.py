@@ -9,7 +9,10 @@ condition.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -356,3 +359,95 @@ def test_every_redis_pod_deleted_at_once_keeps_every_session(kube: Cluster, ha: 
         assert seen["sessions"][session] == acked + 1, (session, acked, seen["sessions"][session])
     for handle, acked in before["handles"].items():
         assert seen["handles"][handle] == acked, (handle, acked, seen["handles"][handle])
+
+
+# In a pod of the runtime image: one handshake-era session (the official client, which resumes a cut POST
+# stream with GET and Last-Event-ID), `calls` long tool calls at once, each reporting progress.
+LONG_CALLS = """
+import asyncio, json, logging, sys, time
+import httpx2
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+logging.getLogger("mcp.client.streamable_http").setLevel(logging.DEBUG)
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, calls, seconds):
+    http = httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=120))
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        before = (await client.call_tool("whoami", {})).structured_content["replica"]
+        progress = {n: [] for n in range(calls)}
+
+        async def one(n):
+            async def seen(value, total, message):
+                progress[n].append(value)
+            result = await client.call_tool("slow", {"seconds": seconds}, progress_callback=seen)
+            return result.structured_content["result"]
+
+        print(json.dumps({"started": time.time()}), flush=True)
+        results = await asyncio.gather(*(one(n) for n in range(calls)), return_exceptions=True)
+        after = (await client.call_tool("whoami", {})).structured_content["replica"]
+    print(json.dumps({"before": before, "after": after, "results": [str(r) for r in results], "progress": progress}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+def test_long_calls_go_on_while_the_servers_roll(kube: Cluster, ha: str, tmp_path: Path) -> None:
+    """Calls of 20 s while every server pod is replaced: each draining pod closes its streams at SIGTERM and
+    finishes its calls (at most 20 s are left of one, within the runtime's 25 s grace, the longest a roll
+    never cuts); the client resumes each stream on another pod and gets every result, once."""
+    calls, seconds = 4, 20.0
+    pods_before = server_pods(kube, ha)
+
+    def template() -> dict[str, Any]:
+        return dict(kube.json("get", f"deployment/{NAME}", "-n", ha)["spec"]["template"])
+
+    before = template()
+    with followed_logs(kube, ha, pods_before, tmp_path) as logs:
+        roll = [{"name": "E2E_ROLL", "value": str(time.time())}]  # a new pod template: a roll
+        kube.run("patch", "mcps", NAME, "-n", ha, "--type=merge", "-p", json.dumps({"spec": {"env": roll}}))
+        wait_for("the roll to start", lambda: template() != before, 120)
+        # The pods are replaced one after another (a new one ready, then an old one's preStop and drain):
+        # the calls run while they are.
+        start_job(kube, ha, "long-calls", ["python3", "-c", LONG_CALLS, url_of(kube, ha), str(calls), str(seconds)])
+        report = job_output(kube, ha, "long-calls", 240)
+        kube.run("rollout", "status", "-n", ha, f"deployment/{NAME}", "--timeout=240s", timeout=260)
+    print(json.dumps({k: v for k, v in report.items() if k != "progress"}))
+    assert report["results"] == [f"waited {seconds:g}s"] * calls, report["results"]
+    for n, values in report["progress"].items():
+        assert values == sorted(values) and len(values) == len(set(values)), (n, values)  # in order, once each
+    assert not pods_before & server_pods(kube, ha)
+    # Old pods got SIGTERM with calls running and streams open: they closed the streams (their clients resumed
+    # on other pods) and finished the calls.
+    drains = [
+        re.search(r"draining \((\d+) requests in flight, (\d+) streams sent elsewhere", text) for text in logs.values()
+    ]
+    print([d.group(0) for d in drains if d])
+    assert all(drains), logs
+    assert sum(int(d.group(1)) for d in drains if d) >= 1 and sum(int(d.group(2)) for d in drains if d) >= 1
+
+
+@contextlib.contextmanager
+def followed_logs(kube: Cluster, namespace: str, pods: set[str], workdir: Path) -> Iterator[dict[str, str]]:
+    """The logs of `pods` until they exit (followed, since a deleted pod's log goes with it): by pod, after."""
+    logs: dict[str, str] = {}
+    paths = {pod: workdir / f"{pod.split('/')[-1]}.log" for pod in pods}
+    followers = []
+    for pod, path in paths.items():
+        with path.open("w") as out:
+            command = ["kubectl", "logs", "-f", "-n", namespace, pod]
+            followers.append(subprocess.Popen(command, env=kube.env, stdout=out, stderr=subprocess.STDOUT))
+    try:
+        yield logs
+    finally:
+        for follower in followers:
+            try:
+                follower.wait(30)  # a follower ends when its pod's container does
+            except subprocess.TimeoutExpired:
+                follower.kill()
+        logs.update({pod: path.read_text() for pod, path in paths.items()})
+
+
+def server_pods(kube: Cluster, namespace: str) -> set[str]:
+    selector = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/name=mcp-server"
+    return set(kube.run("get", "pods", "-n", namespace, "-l", selector, "-o", "name").split())
