@@ -49,13 +49,13 @@ class Events(LocalEvents):
         self.watched: Counter[str] = Counter()
         self.recorded: list[tuple[str, str, str]] = []
 
-    async def watch(self, session_id: str) -> None:
+    async def watch(self, session_id: str, messages: bool = False) -> None:
         self.watched[session_id] += 1
-        await super().watch(session_id)
+        await super().watch(session_id, messages)
 
-    async def unwatch(self, session_id: str) -> None:
+    async def unwatch(self, session_id: str, messages: bool = False) -> None:
         self.watched[session_id] -= 1
-        await super().unwatch(session_id)
+        await super().unwatch(session_id, messages)
 
     async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
         self.recorded.append((session_id, stream, message))

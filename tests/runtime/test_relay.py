@@ -109,6 +109,7 @@ async def test_a_standalone_message_reaches_the_sessions_get_stream() -> None:
         live = await r.acquire()
         try:
             with r.hub.subscribe(SESSION) as stream:
+                await r.events.watch(SESSION, messages=True)  # as the router does for a stream it holds
                 assert live.connection is not None
                 await live.connection.send_resource_updated("demo://note")
                 event_id, message = await next_message(stream)
@@ -127,6 +128,7 @@ async def test_a_standalone_message_with_no_get_stream_here_is_dropped_quietly()
             await live.connection.send_tool_list_changed()
             await anyio.sleep(0.1)
             with r.hub.subscribe(SESSION) as stream:  # subscribed afterwards: it is not delivered live (only replayed)
+                await r.events.watch(SESSION, messages=True)  # as the router does for a stream it holds
                 with anyio.move_on_after(0.2):
                     await stream.receive()
                     pytest.fail("a message sent before the GET stream existed was delivered")
@@ -177,6 +179,7 @@ async def test_an_answer_reaches_the_request_that_asked_and_nothing_else_does() 
         assert connection is not None
         try:
             with r.hub.subscribe(SESSION) as stream:
+                await r.events.watch(SESSION, messages=True)  # as the router does for a stream it holds
                 async with anyio.create_task_group() as tg:
                     answered = anyio.Event()
 
@@ -248,7 +251,7 @@ async def test_across_replicas_messages_answers_and_the_end_go_through_redis(red
         assert connection is not None
         try:
             with b.hub.subscribe(SESSION) as stream:  # the GET stream is on replica b
-                await b.events.watch(SESSION)
+                await b.events.watch(SESSION, messages=True)
                 await subscribed(redis_server, SESSION, replicas=2)
 
                 await connection.send_resource_updated("demo://note")
@@ -283,4 +286,4 @@ async def test_across_replicas_messages_answers_and_the_end_go_through_redis(red
         finally:
             a.live.release(live)
         await ended(live)
-        await b.events.unwatch(SESSION)
+        await b.events.unwatch(SESSION, messages=True)

@@ -60,7 +60,7 @@ class RedisEvents:
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         await keep_subscribed(
             self.redis,
-            lambda: [self.keys.channel(s) for s in self._watched],  # everything watched, after an outage too
+            lambda: list(self._watched),  # every channel watched, after an outage too
             lambda pubsub: self._listen(pubsub, handler),
             what="session events",
             task_status=task_status,
@@ -68,7 +68,7 @@ class RedisEvents:
         )
 
     async def _listen(self, pubsub: Any, handler: Handler) -> None:
-        prefix = self.keys.channel_prefix
+        prefixes = (self.keys.channel_prefix, self.keys.messages_channel_prefix)
         while True:
             if not pubsub.subscribed:
                 # Nothing to listen to yet: get_message would return at once; wait for a watch instead.
@@ -81,28 +81,36 @@ class RedisEvents:
             if message is None or message.get("type") != "message":
                 continue
             channel = message["channel"]
-            session_id = channel[len(prefix) :] if channel.startswith(prefix) else channel
+            session_id = next((channel[len(p) :] for p in prefixes if channel.startswith(p)), channel)
             try:
                 await handler(session_id, json.loads(message["data"]))
             except Exception:
                 logger.exception("session event handler failed")
 
-    async def watch(self, session_id: str) -> None:
-        self._watched[session_id] += 1
-        if self._watched[session_id] == 1 and self._pubsub is not None:
-            await self._best_effort("subscribe to", self._pubsub.subscribe, session_id)
-            self._changed.set()
+    def _channels(self, session_id: str, messages: bool) -> list[str]:
+        """A live transport hears the session's answers and end; a replica holding one of its streams, its SSE
+        messages too (so a call's replica does not hear its own messages back)."""
+        channel = self.keys.channel(session_id)
+        return [channel, self.keys.messages_channel(session_id)] if messages else [channel]
 
-    async def unwatch(self, session_id: str) -> None:
-        self._watched[session_id] -= 1
-        if self._watched[session_id] > 0:
-            return
-        del self._watched[session_id]
-        if self._pubsub is not None:
-            await self._best_effort("unsubscribe from", self._pubsub.unsubscribe, session_id)
+    async def watch(self, session_id: str, messages: bool = False) -> None:
+        for channel in self._channels(session_id, messages):
+            self._watched[channel] += 1
+            if self._watched[channel] == 1 and self._pubsub is not None:
+                await self._best_effort("subscribe to", self._pubsub.subscribe, channel)
+                self._changed.set()
 
-    async def _best_effort(self, what: str, action: Callable[[str], Awaitable[Any]], session_id: str) -> None:
-        """(Un)subscribe a session's channel, within the store timeout; a failure is logged, never raised.
+    async def unwatch(self, session_id: str, messages: bool = False) -> None:
+        for channel in self._channels(session_id, messages):
+            self._watched[channel] -= 1
+            if self._watched[channel] > 0:
+                continue
+            del self._watched[channel]
+            if self._pubsub is not None:
+                await self._best_effort("unsubscribe from", self._pubsub.unsubscribe, channel)
+
+    async def _best_effort(self, what: str, action: Callable[[str], Awaitable[Any]], channel: str) -> None:
+        """(Un)subscribe a channel, within the store timeout; a failure is logged, never raised.
 
         It runs where nothing may fail: in a live session's cleanup, under a shield, and in a request. What it
         misses is made good by the resubscribe loop, which subscribes to exactly what is watched whenever it
@@ -110,10 +118,10 @@ class RedisEvents:
         """
         try:
             with anyio.fail_after(self.timeout):
-                await action(self.keys.channel(session_id))
+                await action(channel)
         except Exception as error:
             lost = connection_lost(error) or isinstance(error, TimeoutError)
-            logger.warning("could not %s session %s: %r", what, session_id[:64], error, exc_info=not lost)
+            logger.warning("could not %s %s: %r", what, channel[:80], error, exc_info=not lost)
 
     async def send(self, session_id: str, event: Event) -> None:
         await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)), self.timeout)
@@ -121,7 +129,7 @@ class RedisEvents:
     async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
         entry = await call(
             self._record(
-                keys=[self.keys.events(session_id), self.keys.channel(session_id)],
+                keys=[self.keys.events(session_id), self.keys.messages_channel(session_id)],
                 args=[stream, message, "1" if final else "0", self.log_length, self.log_ttl_ms, self.retention_ms],
             ),
             self.timeout,

@@ -12,7 +12,8 @@ All live under MCP_REDIS_KEY_PREFIX (default `mcp:`), so several servers can sha
 - `kv:{key}`: key-value state not tied to a session (FastMCP's, outside handshake sessions), its own TTL;
 - `ready:{replica}`: written by the readiness probe (proves Redis takes writes), short TTL;
 - `alive:{replica}`: the replica's heartbeat (a resumed stream's call is still running there), short TTL;
-- channels `ch:{id}` (one session's events) and `bus` (modern-era change notifications).
+- channels `ch:{id}` (one session's answers and end), `sse:{id}` (its SSE messages, for the replicas that hold
+  one of its streams) and `bus` (modern-era change notifications).
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class RedisKeys:
     @property
     def channel_prefix(self) -> str:
         return f"{self.prefix}ch:"
+
+    def messages_channel(self, session_id: str) -> str:
+        return f"{self.prefix}sse:{session_id}"
+
+    @property
+    def messages_channel_prefix(self) -> str:
+        return f"{self.prefix}sse:"
 
     @property
     def bus(self) -> str:

@@ -123,9 +123,9 @@ return 1
 RECORD = (
     _NOW
     + """
--- KEYS: the session's event log, its channel
+-- KEYS: the session's event log, its SSE messages channel
 -- ARGV: stream token, message, final (1/0), max length, ttl_ms, retention_ms
--- Keeps a message of one of the session's SSE streams and publishes it to the replicas watching the session,
+-- Keeps a message of one of the session's SSE streams and publishes it to the replicas holding its streams,
 -- in one round trip: the log is bounded in length and in age, and goes with the session.
 local fields = {'s', ARGV[1], 'm', ARGV[2]}
 if ARGV[3] == '1' then fields[5] = 'f' fields[6] = '1' end

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -48,6 +49,7 @@ def _unb64(text: str) -> str:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
 
 
+@functools.lru_cache(maxsize=4096)
 def session_tag(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:8]
 

@@ -52,9 +52,11 @@ class SessionEvents(Protocol):
         """Deliver watched sessions' events to `handler` until cancelled."""
         ...
 
-    async def watch(self, session_id: str) -> None: ...
+    async def watch(self, session_id: str, messages: bool = False) -> None:
+        """Hear the session's events; with `messages`, its SSE messages too (this replica holds a stream)."""
+        ...
 
-    async def unwatch(self, session_id: str) -> None: ...
+    async def unwatch(self, session_id: str, messages: bool = False) -> None: ...
 
     async def send(self, session_id: str, event: Event) -> None: ...
 
@@ -87,6 +89,7 @@ class LocalEvents:
         self.retention_ms = int(retention_seconds * 1000)
         self._handler: Handler | None = None
         self._watched: Counter[str] = Counter()
+        self._streams_held: Counter[str] = Counter()
         self._logs: dict[str, deque[Kept]] = {}
         self._last = (0, 0)
 
@@ -95,13 +98,16 @@ class LocalEvents:
         task_status.started()
         await anyio.sleep_forever()
 
-    async def watch(self, session_id: str) -> None:
+    async def watch(self, session_id: str, messages: bool = False) -> None:
         self._watched[session_id] += 1
+        if messages:
+            self._streams_held[session_id] += 1
 
-    async def unwatch(self, session_id: str) -> None:
-        self._watched[session_id] -= 1
-        if self._watched[session_id] <= 0:
-            del self._watched[session_id]
+    async def unwatch(self, session_id: str, messages: bool = False) -> None:
+        for watched in (self._watched, self._streams_held) if messages else (self._watched,):
+            watched[session_id] -= 1
+            if watched[session_id] <= 0:
+                del watched[session_id]
 
     async def send(self, session_id: str, event: Event) -> None:
         if self._handler is not None and session_id in self._watched:
@@ -122,7 +128,8 @@ class LocalEvents:
         oldest = int(time.time() * 1000) - self.retention_ms
         while log and entry_order(log[0].entry)[0] < oldest:
             log.popleft()
-        await self.send(session_id, message_event(kept))
+        if self._handler is not None and session_id in self._streams_held:
+            await self._handler(session_id, message_event(kept))
         return kept.entry
 
     async def find(self, session_id: str, entry: str) -> Kept | None:

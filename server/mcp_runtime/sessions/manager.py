@@ -406,7 +406,7 @@ class SessionManager:
                 await error_response(409, message)(scope, receive, send)
                 return
             try:
-                await self.events.watch(session_id)
+                await self.events.watch(session_id, messages=True)
                 try:
                     # Watch first, then read the log: nothing recorded in between is lost (duplicates are skipped).
                     kept = await self.events.replay(session_id, stream, after) if resumed else []
@@ -443,7 +443,7 @@ class SessionManager:
                     )
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await self.events.unwatch(session_id)
+                        await self.events.unwatch(session_id, messages=True)
             finally:
                 subscription.__exit__(None, None, None)
         finally:
