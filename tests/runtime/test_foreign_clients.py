@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.foreign import CHECKS, CONFORMANCE_APP, SPEC_VERSION, ClientRun, run_client, run_conformance, tools
-from tests.support.http_balancer import HttpBalancer
+from tests.support.http_balancer import HttpBalancer, Stream
 from tests.support.procs import RuntimeProcess, spawn, wait_healthy
 from tests.support.redis_server import RedisServer, redis_env, replicas
 
@@ -78,11 +78,20 @@ class Cluster:
         self.killed: list[int] = []
         self.forwarded_before_kill = 0
 
+    def open_get_streams(self) -> list[Stream]:
+        """The GET streams open through the balancer, once there is one (a replica answers the GET's head only
+        once it holds the stream)."""
+        deadline = time.monotonic() + 10
+        while not (held := self.balancer.streams("GET")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return held
+
     def on_pause(self, what: str) -> None:
-        if what == "kill-get-stream-holder":
-            deadline = time.monotonic() + 5
-            while not (held := self.balancer.streams("GET")) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        if what == "get-stream-open":
+            held = self.open_get_streams()
+            assert len(held) == 1, f"GET streams open through the balancer: {held}"
+        elif what == "kill-get-stream-holder":
+            held = self.open_get_streams()
             assert len(held) == 1, f"GET streams open through the balancer: {held}"
             holder = next(p for p in self.procs if p.port == held[0].port)
             self.forwarded_before_kill = len(self.balancer.forwarded)

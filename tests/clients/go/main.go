@@ -282,6 +282,10 @@ func notifications(ctx context.Context, s *session) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resources/subscribe: %w", err)
 	}
+	// The SDK opens its GET stream on its own: notifications go there once it is open.
+	if err := pause("get-stream-open"); err != nil {
+		return "", err
+	}
 	for _, text := range []string{"one", "two"} {
 		if err := s.noteUpdate(ctx, text, 10*time.Second); err != nil {
 			return "", err
@@ -293,6 +297,9 @@ func notifications(ctx context.Context, s *session) (string, error) {
 func getResume(ctx context.Context, s *session) (string, error) {
 	if _, err := s.subscribeNote(ctx); err != nil {
 		return "", fmt.Errorf("resources/subscribe: %w", err)
+	}
+	if err := pause("get-stream-open"); err != nil {
+		return "", err
 	}
 	if err := s.noteUpdate(ctx, "before the kill", 10*time.Second); err != nil {
 		return "", err

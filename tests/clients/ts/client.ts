@@ -4,8 +4,8 @@
 //   node client.ts --url http://127.0.0.1:PORT/mcp --checks counter,elicitation,notifications,get-resume,post-resume,delete
 //
 // Writes one JSON object a line on stdout: {"check", "ok", "detail"} per check, {"pause": what} where the test
-// must act (kill a replica, arm a cut) before the client goes on (it waits for a line on stdin), and last
-// {"summary": ...}. Exits 1 when a check failed, 2 on bad arguments.
+// must act or check (its GET stream open, kill a replica, arm a cut) before the client goes on (it waits for a
+// line on stdin), and last {"summary": ...}. Exits 1 when a check failed, 2 on bad arguments.
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -158,6 +158,7 @@ async function elicitation(s: Session): Promise<string> {
 
 async function notifications(s: Session): Promise<string> {
   const subscribed = await s.subscribeNote();
+  await pause('get-stream-open'); // the SDK opens its GET stream in the background: notifications go there
   await s.noteUpdate('one');
   await s.noteUpdate('two');
   return `resources/subscribe ${subscribed ? 'sent' : 'not offered'}; both updates heard`;
@@ -165,6 +166,7 @@ async function notifications(s: Session): Promise<string> {
 
 async function getResume(s: Session): Promise<string> {
   await s.subscribeNote();
+  await pause('get-stream-open');
   await s.noteUpdate('before the kill');
   await pause('kill-get-stream-holder');
   await s.noteUpdate('after the kill', 20000);
