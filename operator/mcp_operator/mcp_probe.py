@@ -126,8 +126,13 @@ async def _handshake(target: Target, result: ProbeResult) -> None:
 
 
 async def _each_pod(target: Target, http: httpx2.AsyncClient, session: str, version: str, result: ProbeResult) -> None:
-    """One `tools/list` of the session on each ready pod, pinned to its IP."""
+    """One `tools/list` of the session on each ready pod, pinned to its IP.
+
+    The session was opened through the Service, on a pod the probe cannot name. When fewer pods serve it than
+    refuse it, the pod that opened it is the odd one out (its sessions are its own): the verdict names the pods
+    that served it, not the healthy majority that did not know it."""
     headers = {"Mcp-Session-Id": session, "Mcp-Protocol-Version": version, "Accept": ACCEPT}
+    refused: list[tuple[str, str]] = []
     for name, ip, port in target.pods:
         body = {"jsonrpc": "2.0", "id": f"verify-{name}", "method": "tools/list", "params": {}}
         try:
@@ -137,11 +142,20 @@ async def _each_pod(target: Target, http: httpx2.AsyncClient, session: str, vers
             return
         answer = _json_rpc(response)
         if response.status_code != 200 or "result" not in answer:
-            refusal = answer.get("error") or {}
-            said = refusal.get("message") or response.text[:200]
-            result.fail(Step.CROSS_REPLICA, name, f"HTTP {response.status_code}: {said}")
-            return
-        result.served_by.append(name)
+            said = (answer.get("error") or {}).get("message") or response.text[:200]
+            refused.append((name, f"HTTP {response.status_code}: {said}"))
+        else:
+            result.served_by.append(name)
+    if not refused:
+        return
+    if 0 < len(result.served_by) < len(refused):
+        others = ", ".join(name for name, _ in refused)
+        odd = ", ".join(result.served_by)
+        said = f"{refused[0][1]} on the {len(refused)} other pods ({others}) for a session it opened"
+        result.fail(Step.CROSS_REPLICA, odd, said)
+    else:
+        name, said = refused[0]
+        result.fail(Step.CROSS_REPLICA, name, said)
 
 
 def _json_rpc(response: httpx2.Response) -> dict[str, Any]:

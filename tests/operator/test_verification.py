@@ -77,6 +77,22 @@ def test_a_replica_on_another_redis_fails_the_cross_replica_step(tmp_path: Path,
     assert found.message.startswith(f"step cross-replica on pod pod-{stray.port} failed: HTTP 404")
 
 
+def test_a_stray_pod_that_opened_the_session_is_the_one_named(tmp_path: Path, redis: RedisServer) -> None:
+    """The Service sent the probe's initialize to the pod whose sessions are its own: the two pods on the shared
+    Redis refuse the session, and the verdict names the stray pod, not them."""
+    with replicas(tmp_path, redis_env(redis), 2) as procs:
+        stray = spawn(tmp_path)
+        try:
+            wait_healthy(stray)
+            result = anyio.run(probe, target_of(stray, [*procs, stray]))
+        finally:
+            stray.stop()
+    assert (result.failed_step, result.failed_pod) == (Step.CROSS_REPLICA, f"pod-{stray.port}")
+    message = verdict(result, 3).message
+    assert message.startswith(f"step cross-replica on pod pod-{stray.port} failed: HTTP 404"), message
+    assert all(f"pod-{p.port}" in message for p in procs), message
+
+
 def test_memory_replicas_fail_the_cross_replica_step(tmp_path: Path) -> None:
     procs = [spawn(tmp_path), spawn(tmp_path)]
     try:
