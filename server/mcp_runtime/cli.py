@@ -44,11 +44,13 @@ class DrainingServer(uvicorn.Server):
         self.runtime.lifecycle.start_draining()
         self.runtime.metrics.draining.set(1)
         streams = self.runtime.manager.drain_streams()
+        held = await self.runtime.manager.keep_held_answers()
         logger.info(
-            "signal %d: draining (%d requests in flight, %d streams sent elsewhere, grace %.0fs)",
+            "signal %d: draining (%d requests in flight, %d streams sent elsewhere, %d held answers kept, grace %.0fs)",
             sig,
             self.runtime.lifecycle.in_flight,
             streams,
+            held,
             grace,
         )
         drained = await self.runtime.lifecycle.wait_drained(grace)

@@ -23,6 +23,7 @@ from mcp_runtime.sdk.loading import LoadedApp
 from mcp_runtime.sdk.request_state import use_request_state_keys
 from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
+from mcp_runtime.sessions.held_answers import HeldAnswers
 from mcp_runtime.sessions.live import LiveSessions
 from mcp_runtime.sessions.manager import SessionManager
 from mcp_runtime.sessions.relay import Relay
@@ -50,6 +51,8 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
         allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
     )
     hub = LocalStreamHub()
+    # On Redis, an answer delivered on its open stream is held in memory, written only when a client resumes.
+    held = HeldAnswers(settings.event_retention_seconds) if isinstance(events, RedisEvents) else None
     live = LiveSessions(
         app.server,
         events,
@@ -59,8 +62,9 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
         retry_ms=settings.sse_retry_ms,
         stream_idle_close_seconds=settings.stream_idle_close_seconds or None,
         on_count=metrics.transports_live.set,
+        held=held,
     )
-    relay = Relay(events, hub, live, metrics)
+    relay = Relay(events, hub, live, metrics, replica=settings.replica_name, held=held)
     expiry = Expiry(
         backend,
         live,
@@ -125,6 +129,7 @@ def _store(
         log_ttl=settings.session_ttl_seconds,
         retention=settings.event_retention_seconds,
         timeout=settings.redis_timeout_seconds,
+        replica=settings.replica_name,
     )
     services: list[Service] = [partial(events.heartbeat, settings.replica_name)]
     if settings.redis_sentinel_master is not None:

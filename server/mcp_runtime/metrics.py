@@ -71,6 +71,12 @@ class RuntimeMetrics:
             "with Last-Event-ID.",
             registry=r,
         )
+        self.held_answers_kept = Counter(
+            "mcp_runtime_held_answers_kept_total",
+            "Answers delivered on their open POST stream and held in memory, written to the event log because a "
+            "client resumed the stream or the replica drained.",
+            registry=r,
+        )
         self.streams_resumed = Counter(
             "mcp_runtime_streams_resumed_total",
             "GETs with Last-Event-ID, by outcome: post (a POST stream resumed), get (the GET stream), restarted (the "

@@ -72,7 +72,7 @@ async def replica(events: SessionEvents) -> AsyncIterator[Replica]:
     metrics = RuntimeMetrics()
     hub = LocalStreamHub()
     live = LiveSessions(server, events, json_response=True, idle_seconds=60, runner="relay-test")
-    relay = Relay(events, hub, live, metrics)
+    relay = Relay(events, hub, live, metrics, replica="replica-a")
     async with server.lifespan(server) as state, anyio.create_task_group() as tg:
         live.bind(tg, state)
         await tg.start(relay.run)
@@ -164,7 +164,7 @@ async def test_end_still_drops_locally_when_the_store_is_away(caplog: pytest.Log
     async with replica(LocalEvents()) as r:
         live = await r.acquire()
         r.live.release(live)
-        away = Relay(unreachable_events(), r.hub, r.live, r.metrics)
+        away = Relay(unreachable_events(), r.hub, r.live, r.metrics, replica="replica-a")
         with r.hub.subscribe(SESSION), caplog.at_level(logging.WARNING, logger="mcp_runtime.sessions.relay"):
             await away.end(SESSION)  # does not raise
             assert r.live.get(SESSION) is None and not r.hub.holds(SESSION)

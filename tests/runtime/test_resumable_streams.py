@@ -192,7 +192,7 @@ def test_sigkill_of_the_runner_ends_the_resumed_stream_with_an_error(tmp_path: P
         started = time.monotonic()
         after, _ = read_until_closed(resumed, timeout=30)
         [error] = results_in(after)
-        assert "stopped before it answered" in error["error"]["message"], error
+        assert "is gone, and its answer was not kept" in error["error"]["message"], error
         assert time.monotonic() - started < 15
         assert metric(b.base, "mcp_runtime_streams_resumed_total", 'outcome="runner_lost"') == 1
 

@@ -42,6 +42,7 @@ class RedisEvents:
         log_ttl: float,
         retention: float,
         timeout: float,
+        replica: str | None = None,
     ) -> None:
         self.redis = client
         self.timeout = timeout
@@ -51,6 +52,9 @@ class RedisEvents:
         self.retention_ms = int(retention * 1000)
         self._record = client.register_script(GROWS + RECORD)
         self._watched: Counter[str] = Counter()
+        self._runner_channel = self.keys.runner_channel(replica) if replica is not None else None
+        if self._runner_channel is not None:
+            self._watched[self._runner_channel] = 1  # for as long as the replica runs
         self._pubsub: Any = None
         self._changed = anyio.Event()
 
@@ -83,7 +87,10 @@ class RedisEvents:
             channel = message["channel"]
             session_id = next((channel[len(p) :] for p in prefixes if channel.startswith(p)), channel)
             try:
-                await handler(session_id, json.loads(message["data"]))
+                event = json.loads(message["data"])
+                if channel == self._runner_channel:  # about a call this replica runs: the session is named
+                    session_id = str(event.pop("i", ""))
+                await handler(session_id, event)
             except Exception:
                 logger.exception("session event handler failed")
 
@@ -125,6 +132,10 @@ class RedisEvents:
 
     async def send(self, session_id: str, event: Event) -> None:
         await call(self.redis.publish(self.keys.channel(session_id), json.dumps(event)), self.timeout)
+
+    async def ask_runner(self, replica: str, session_id: str, stream: str) -> None:
+        event = json.dumps({"t": "keep", "i": session_id, "s": stream})
+        await call(self.redis.publish(self.keys.runner_channel(replica), event), self.timeout)
 
     async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
         entry = await call(

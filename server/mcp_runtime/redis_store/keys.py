@@ -71,6 +71,10 @@ class RedisKeys:
     def channel_prefix(self) -> str:
         return f"{self.prefix}ch:"
 
+    def runner_channel(self, replica: str) -> str:
+        """A replica's own channel: questions about the calls it runs (`keep` a held answer)."""
+        return f"{self.prefix}runner:{replica}"
+
     def messages_channel(self, session_id: str) -> str:
         return f"{self.prefix}sse:{session_id}"
 

@@ -5,7 +5,9 @@ for a priming event's id before a request is dispatched (clients at 2025-11-25 a
 
 - a message is `record`ed in the session's event log (`events.py`: memory or Redis) under its stream's token,
   which also publishes it to whichever replica holds a resumed copy of that stream; a POST stream's answer is
-  marked final, so a resumed stream knows where it ends;
+  marked final, so a resumed stream knows where it ends. With `held` (Redis), an answer that goes out on its
+  open stream is held in memory instead, and written only if its client resumes the stream
+  (`held_answers.py`);
 - a priming event is not kept: its id names the stream (`event_ids.py`), so resuming from it replays what the
   log holds of that stream;
 - each request's run is tracked until its answer is recorded, so the session manager keeps the call (and its
@@ -29,6 +31,7 @@ from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCResponse
 from mcp_runtime.backends import BackendUnavailable
 from mcp_runtime.sessions.event_ids import GET_STREAM, PostStream, entry_event_id, priming_event_id
 from mcp_runtime.sessions.events import SessionEvents
+from mcp_runtime.sessions.held_answers import HeldAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ class Run:
     stream: PostStream
     answered: anyio.Event = field(default_factory=anyio.Event)
     primed: bool = False  # the client got a priming event: it can resume the stream, so it may be closed
-    detached: bool = False  # its connection was closed here (idle, drain); the call goes on
+    detached: bool = False  # its connection is gone (the client left, closed here when idle or draining)
+    keep: bool = False  # a client resumed the stream: its answer is written to the log, never only held
     last_sent: float = field(default_factory=time.monotonic)
     timer: asyncio.TimerHandle | None = None
 
@@ -56,8 +60,10 @@ class SessionEventStore(EventStore):
         *,
         post_streams: bool = True,
         idle_close_seconds: float | None = None,
+        held: HeldAnswers | None = None,
     ) -> None:
         self.session_id = session_id
+        self.held = held
         self.post_streams = post_streams  # False: POSTs are answered with JSON, only the GET stream's are kept
         self.events = events
         self.runner = runner
@@ -95,6 +101,9 @@ class SessionEventStore(EventStore):
             return priming_event_id(token, int(time.time() * 1000), self.session_id)
         final = run is not None and isinstance(message, JSONRPCResponse | JSONRPCError) and str(message.id) == key
         payload = message.model_dump_json(by_alias=True, exclude_unset=True)
+        if final and run is not None and self._held(token, run, payload):
+            self._answered(key, run)
+            return ""  # no id: a client that resumes from the event before it gets the answer
         entry: str | None = None
         try:
             entry = await self.events.record(self.session_id, token, payload, final)
@@ -107,11 +116,34 @@ class SessionEventStore(EventStore):
         if run is not None:
             run.last_sent = time.monotonic()
             if final:
-                self._stop_timer(run)
-                run.answered.set()
-                if self.runs.get(key) is run:
-                    del self.runs[key]
+                self._answered(key, run)
         return entry_event_id(entry, self.session_id) if entry else ""
+
+    def _held(self, token: str, run: Run, payload: str) -> bool:
+        """Hold the answer of a stream still carried by its connection, that no client has resumed."""
+        if self.held is None or run.detached or run.keep:
+            return False
+        return self.held.hold(self.session_id, token, payload)
+
+    def _answered(self, key: str, run: Run) -> None:
+        self._stop_timer(run)
+        run.answered.set()
+        if self.runs.get(key) is run:
+            del self.runs[key]
+
+    def keep_answer(self, token: str) -> bool:
+        """A client resumed the stream `token` while its call runs here: its answer will be written to the log.
+        False when no call of that stream runs here."""
+        for run in self.runs.values():
+            if run.stream.token == token:
+                run.keep = True
+                return True
+        return False
+
+    def detached(self, run: Run) -> None:
+        """The connection of a run's stream is gone (the client left) while its call goes on."""
+        run.detached = True
+        self._stop_timer(run)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
         return None  # GET requests are served by the runtime, never by the transport

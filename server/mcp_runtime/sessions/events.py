@@ -4,7 +4,9 @@
   client reconnected with Last-Event-ID, perhaps on another replica than the one running the call);
 - `answer`: the client's answer to a server-to-client request (elicitation, sampling), POSTed to a replica
   other than the one whose tool is waiting for it;
-- `ended`: the session was deleted; every replica drops what it holds of it.
+- `ended`: the session was deleted; every replica drops what it holds of it;
+- `keep`: a client resumed a POST stream; the replica running its call writes the answer to the log (sent to
+  that replica alone, on Redis; see `held_answers.py`).
 
 A replica `watch`es a session while it holds one of its streams or its live transport. Every SSE message is
 `record`ed: kept in the session's event log (bounded in length and age) and published to the watchers, so a
@@ -60,6 +62,11 @@ class SessionEvents(Protocol):
 
     async def send(self, session_id: str, event: Event) -> None: ...
 
+    async def ask_runner(self, replica: str, session_id: str, stream: str) -> None:
+        """Ask the replica running a resumed POST stream's call to write its answer to the log (a `keep`
+        event about the session, heard by that replica only)."""
+        ...
+
     async def record(self, session_id: str, stream: str, message: str, final: bool) -> str:
         """Keep a message of one of the session's streams and publish it to the watchers; its log entry."""
         ...
@@ -112,6 +119,9 @@ class LocalEvents:
     async def send(self, session_id: str, event: Event) -> None:
         if self._handler is not None and session_id in self._watched:
             await self._handler(session_id, event)
+
+    async def ask_runner(self, replica: str, session_id: str, stream: str) -> None:
+        """Nothing to ask: one process runs every call, and the memory backend holds no answer back."""
 
     def _next_entry(self) -> str:
         millis = int(time.time() * 1000)

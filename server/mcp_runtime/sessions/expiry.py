@@ -89,7 +89,7 @@ class Expiry:
         for session_id, token in self.hub.resumed():
             post = parse_stream(token)
             if post is not None and post.runner in lost:
-                why = f"the replica running it ({post.runner}) stopped before it answered"
+                why = f"the replica running it ({post.runner}) is gone, and its answer was not kept"
                 if self.hub.deliver(session_id, token, lost_answer(token, why)):
                     self.metrics.streams_resumed.labels(outcome="runner_lost").inc()
                     ended += 1

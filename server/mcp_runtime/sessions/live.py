@@ -41,6 +41,7 @@ from mcp_runtime.backends import SessionRecord
 from mcp_runtime.sdk.surface import start_ids_at
 from mcp_runtime.sessions.event_store import SessionEventStore
 from mcp_runtime.sessions.events import SessionEvents
+from mcp_runtime.sessions.held_answers import HeldAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,10 @@ class LiveSessions:
         retry_ms: int | None = None,
         stream_idle_close_seconds: float | None = None,
         on_count: Callable[[int], None] = lambda _: None,
+        held: HeldAnswers | None = None,
     ) -> None:
         self.server = server
+        self.held = held
         self.events = events
         self.json_response = json_response
         self.idle_seconds = idle_seconds
@@ -220,6 +223,7 @@ class LiveSessions:
             self.runner,
             post_streams=not self.json_response,
             idle_close_seconds=self.stream_idle_close_seconds,
+            held=self.held,
         )
         transport = StreamableHTTPServerTransport(
             mcp_session_id=session_id,

@@ -285,6 +285,7 @@ class SessionManager:
                     # Its stream was cut (the client left, a proxy's timeout, a drain) while the call runs: the
                     # call goes on here, and what it sends is kept for the client's GET with Last-Event-ID, on
                     # any replica. The session stays live (and the request in flight) until it has answered.
+                    store.detached(run)
                     self.metrics.streams_detached.inc()
                     await run.answered.wait()
         finally:
@@ -411,6 +412,8 @@ class SessionManager:
                     # Watch first, then read the log: nothing recorded in between is lost (duplicates are skipped).
                     kept = await self.events.replay(session_id, stream, after) if resumed else []
                     replayed = [kept_delivery(k, session_id) for k in kept]
+                    if post and not any(k.final for k in kept):
+                        await self._ask_for_answer(session_id, stream)
                     if post and not kept and primed_at is not None and self._past_retention(primed_at):
                         # Resumed from its priming event after the log's retention: whatever it sent is gone.
                         replayed = [lost_answer(stream, "its events are past the retention of the event log")]
@@ -426,6 +429,8 @@ class SessionManager:
                             kept = await self.events.replay(session_id, stream, last_sent or after)
                         except BackendUnavailable:
                             return []
+                        if not any(k.final for k in kept):  # asked again: pub/sub may have lost the question
+                            await self._ask_for_answer(session_id, stream)
                         return [kept_delivery(k, session_id) for k in kept]
 
                     await serve_sse(
@@ -450,6 +455,12 @@ class SessionManager:
             if post:
                 self.lifecycle.request_finished()
 
+    async def _ask_for_answer(self, session_id: str, stream: str) -> None:
+        try:
+            await self.relay.ask_for_answer(session_id, stream)
+        except BackendUnavailable as error:  # asked again at the stream's next check
+            logger.info("session %s: the runner of a resumed stream was not asked yet: %s", session_id[:64], error)
+
     def _past_retention(self, primed_at: int) -> bool:
         return time.time() * 1000 - primed_at > self.retention_seconds * 1000
 
@@ -466,6 +477,10 @@ class SessionManager:
             if live.store is not None:
                 closed += live.store.detach_all()
         return closed + self.hub.close_all()
+
+    async def keep_held_answers(self) -> int:
+        """The replica drains: the answers it held go to the event log, where another replica finds them."""
+        return await self.relay.keep_held_answers()
 
 
 def _ended_stream(session_id: str) -> Response:

@@ -4,7 +4,9 @@
   session's event log for Last-Event-ID), delivered where the GET stream or a resumed POST stream is;
 - the client's answer to a server-to-client request, POSTed to a replica other than the one whose tool is
   waiting for it;
-- the end of the session (DELETE, expiry): every replica retires its live transport and closes its GET stream.
+- the end of the session (DELETE, expiry): every replica retires its live transport and closes its GET stream;
+- a client resumed a POST stream: the replica serving it asks the call's runner to write the call's answer to
+  the event log (an answer delivered on its open stream is only held in the runner's memory, `held_answers.py`).
 
 The transport of these events is a `SessionEvents` (`events.py`: in process, or Redis pub/sub).
 """
@@ -21,8 +23,9 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_runtime.backends import BackendUnavailable
 from mcp_runtime.metrics import RuntimeMetrics
 from mcp_runtime.sdk.surface import deliver
-from mcp_runtime.sessions.event_ids import GET_STREAM
+from mcp_runtime.sessions.event_ids import GET_STREAM, parse_stream
 from mcp_runtime.sessions.events import SessionEvents, kept_from_event
+from mcp_runtime.sessions.held_answers import HeldAnswers
 from mcp_runtime.sessions.live import LiveSessions
 from mcp_runtime.sessions.streams import LocalStreamHub, kept_delivery
 from mcp_runtime.web.sse import Delivery
@@ -33,11 +36,22 @@ ANSWER_DELIVERY_SECONDS = 10.0
 
 
 class Relay:
-    def __init__(self, events: SessionEvents, hub: LocalStreamHub, live: LiveSessions, metrics: RuntimeMetrics) -> None:
+    def __init__(
+        self,
+        events: SessionEvents,
+        hub: LocalStreamHub,
+        live: LiveSessions,
+        metrics: RuntimeMetrics,
+        *,
+        replica: str,
+        held: HeldAnswers | None = None,
+    ) -> None:
         self.events = events
         self.hub = hub
         self.live = live
         self.metrics = metrics
+        self.replica = replica
+        self.held = held
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         await self.events.run(self._on_event, task_status=task_status)
@@ -51,6 +65,52 @@ class Relay:
     def drop_local(self, session_id: str) -> None:
         self.live.retire(session_id)
         self.hub.close(session_id)
+        if self.held is not None:
+            self.held.forget(session_id)
+
+    async def ask_for_answer(self, session_id: str, token: str) -> None:
+        """A client resumed the POST stream `token` here: have its runner write the call's answer to the log
+        (where this replica's resumed stream hears it), now or when it comes."""
+        post = parse_stream(token)
+        if post is None:
+            return
+        if post.runner == self.replica:
+            await self.keep_answer(session_id, token)
+        else:
+            await self.events.ask_runner(post.runner, session_id, token)
+
+    async def keep_answer(self, session_id: str, token: str) -> None:
+        """Write the answer this replica holds of a stream to the log; or, while its call runs here, have it
+        written when it comes."""
+        answer = self.held.take(session_id, token) if self.held is not None else None
+        if answer is None:
+            live = self.live.get(session_id)
+            if live is not None and live.store is not None:
+                live.store.keep_answer(token)
+            return
+        try:
+            await self.events.record(session_id, token, answer, True)
+        except BackendUnavailable:
+            if self.held is not None:
+                self.held.hold(session_id, token, answer)  # asked again at the resumed stream's next check
+            raise
+        self.metrics.held_answers_kept.inc()
+
+    async def keep_held_answers(self) -> int:
+        """The replica drains: hold no more answers, and write every held one to the log; how many."""
+        if self.held is None:
+            return 0
+        self.held.holding = False
+        kept = 0
+        for session_id, token, answer in self.held.take_all():
+            try:
+                await self.events.record(session_id, token, answer, True)
+            except BackendUnavailable as error:
+                logger.warning("session %s: a held answer was not kept: %s", session_id[:64], error)
+                continue
+            kept += 1
+        self.metrics.held_answers_kept.inc(kept)
+        return kept
 
     async def end(self, session_id: str) -> None:
         """The session ended here: drop what this replica holds of it, and tell the others."""
@@ -75,6 +135,11 @@ class Relay:
             await self._deliver_answer(session_id, event.get("m"))
         elif kind == "ended":
             self.drop_local(session_id)
+        elif kind == "keep":
+            try:
+                await self.keep_answer(session_id, str(event.get("s") or ""))
+            except BackendUnavailable as error:
+                logger.warning("session %s: a held answer was not kept yet: %s", session_id[:64], error)
 
     async def _deliver_answer(self, session_id: str, payload: object) -> None:
         try:
