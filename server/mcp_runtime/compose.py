@@ -21,6 +21,7 @@ from mcp_runtime.router import RuntimeApp
 from mcp_runtime.sdk import fastmcp_state
 from mcp_runtime.sdk.loading import LoadedApp
 from mcp_runtime.sdk.request_state import use_request_state_keys
+from mcp_runtime.sdk.tool_scopes import show_tools_by_scope
 from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
 from mcp_runtime.sessions.held_answers import HeldAnswers
@@ -30,6 +31,8 @@ from mcp_runtime.sessions.relay import Relay
 from mcp_runtime.sessions.streams import LocalStreamHub
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.guard import RequestGuard, load_tokens
+from mcp_runtime.web.oauth.resource import OAuthResource
+from mcp_runtime.web.oauth.scopes import ToolScopes
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +50,15 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
     if app.holder is not None and fastmcp_state.install(app.holder, backend):
         logger.info("FastMCP session state kept by the %s session backend", backend.name)
     tokens = load_tokens(settings.auth_token_file) if settings.auth_token_file else None
+    oauth = oauth_resource(settings)
+    if oauth is not None:
+        show_tools_by_scope(app.server, oauth.tool_scopes)
     guard = RequestGuard(
-        allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins, token_digests=tokens
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+        token_digests=tokens,
+        oauth=oauth,
+        retry_after=settings.retry_after_seconds,
     )
     hub = LocalStreamHub()
     # On Redis, an answer delivered on its open stream is held in memory, written only when a client resumes.
@@ -140,3 +150,31 @@ def _store(
         )
         services.append(bus.relay)
     return backend, events, services
+
+
+def oauth_resource(settings: RuntimeSettings) -> OAuthResource | None:
+    """This server as an OAuth protected resource, when MCP_OAUTH_ISSUER and MCP_OAUTH_RESOURCE say so."""
+    if not settings.oauth_issuer or not settings.oauth_resource:
+        return None
+    introspection = None
+    if settings.oauth_introspection_client_id and settings.oauth_introspection_client_secret_file:
+        secret = settings.oauth_introspection_client_secret_file.read_text().strip()
+        introspection = (settings.oauth_introspection_client_id, secret)
+    tool_scopes = {scope for scopes in settings.oauth_tool_scopes.values() for scope in scopes}
+    return OAuthResource(
+        resource=settings.oauth_resource,
+        issuer=settings.oauth_issuer,
+        audiences=settings.oauth_audiences,
+        required_scopes=settings.oauth_required_scopes,
+        scopes_supported=[*settings.oauth_scopes_supported, *sorted(tool_scopes)],
+        algorithms=settings.oauth_algorithms,
+        leeway_seconds=settings.oauth_clock_skew_seconds,
+        metadata_url=settings.oauth_metadata_url,
+        jwks_url=settings.oauth_jwks_url,
+        introspection_client=introspection,
+        timeout=settings.oauth_timeout_seconds,
+        jwks_min_refresh_seconds=settings.oauth_jwks_min_refresh_seconds,
+        jwks_max_age_seconds=settings.oauth_jwks_max_age_seconds,
+        introspection_cache_seconds=settings.oauth_introspection_cache_seconds,
+        tool_scopes=ToolScopes(settings.oauth_tool_scopes),
+    )

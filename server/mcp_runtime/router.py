@@ -25,8 +25,9 @@ from mcp_runtime.sessions.manager import SessionManager
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.body import BodyTooLarge, ClientGone, read_body, replay
 from mcp_runtime.web.errors import error_response
-from mcp_runtime.web.guard import RequestGuard, current_principal
+from mcp_runtime.web.guard import PRINCIPAL_KEY, RequestGuard, current_principal
 from mcp_runtime.web.head import RequestHead, read_head
+from mcp_runtime.web.oauth.metadata import PROTECTED_RESOURCE
 from mcp_runtime.web.sends import closing_connection
 
 logger = logging.getLogger(__name__)
@@ -70,10 +71,23 @@ class RuntimeApp:
             await JSONResponse({"status": "ok"})(scope, receive, send)
         elif path == "/readyz":
             await self._readyz(scope, receive, send)
+        elif path.startswith(PROTECTED_RESOURCE) and self.guard.oauth is not None:
+            await self._resource_metadata(path, scope, receive, send)
         elif path == "/metrics":
             await Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
         else:
             await error_response(404, f"Not found: {path[:200]}")(scope, receive, send)
+
+    async def _resource_metadata(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """RFC 9728: at the well-known path, and at it with the MCP endpoint's path appended (what clients ask
+        first, given the resource's URL)."""
+        oauth = self.guard.oauth
+        assert oauth is not None
+        if path not in (PROTECTED_RESOURCE, PROTECTED_RESOURCE + self.path):
+            await error_response(404, f"Not found: {path[:200]}")(scope, receive, send)
+            return
+        headers = {"Cache-Control": "max-age=300", "Access-Control-Allow-Origin": "*"}
+        await JSONResponse(oauth.document(), headers=headers)(scope, receive, send)
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.lifecycle.draining:
@@ -123,7 +137,7 @@ class RuntimeApp:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        principal = self.guard.authenticate(head)
+        principal = await self.guard.authenticate(head)
         if isinstance(principal, Response):
             await principal(scope, receive, send)
             return
@@ -141,6 +155,11 @@ class RuntimeApp:
             except ClientGone:
                 return
             receive = replay(body, receive)
+            refusal = self.guard.check_tool_call(principal, body)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        scope[PRINCIPAL_KEY] = principal  # for the app's tools, whichever era (`mcp_runtime.state.caller`)
         token = current_principal.set(principal)
         try:
             await self.manager.handle(head, scope, receive, send, body, principal)

@@ -165,6 +165,73 @@ class RuntimeSettings(BaseSettings):
         description="A file of bearer tokens, one a line; when set, every /mcp request needs one of them, and "
         "sessions are bound to the token that opened them.",
     )
+    oauth_issuer: str | None = Field(
+        None,
+        description="The OAuth authorization server (its issuer URL): when set with MCP_OAUTH_RESOURCE, every /mcp "
+        "request needs an access token it issued for this server (the MCP authorization spec); its metadata is "
+        "found by OpenID discovery or RFC 8414 (or at MCP_OAUTH_METADATA_URL). Sessions belong to the token's "
+        "subject, so a refreshed token keeps them. Static tokens (MCP_AUTH_TOKEN_FILE) are accepted beside it.",
+    )
+    oauth_resource: str | None = Field(
+        None,
+        description="This server's canonical URL as clients reach it (e.g. https://mcp.example.com/mcp): the "
+        "resource of its Protected Resource Metadata (served at /.well-known/oauth-protected-resource), and the "
+        "audience every access token must name (RFC 8707).",
+    )
+    oauth_audiences: CommaList = Field(
+        default_factory=list, description="Audiences accepted besides MCP_OAUTH_RESOURCE, comma-separated."
+    )
+    oauth_required_scopes: CommaList = Field(
+        default_factory=list,
+        description="Scopes every request needs, comma-separated; a token without them gets 403 insufficient_scope.",
+    )
+    oauth_scopes_supported: CommaList = Field(
+        default_factory=list,
+        description="Scopes announced in the resource metadata (besides the required ones and those of "
+        "MCP_OAUTH_TOOL_SCOPES), comma-separated.",
+    )
+    oauth_tool_scopes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Scopes each tool needs, as JSON: {"delete_file": ["files:write"]}. A call without them gets '
+        "403 insufficient_scope naming them; tools/list shows a caller only the tools they may call.",
+    )
+    oauth_algorithms: CommaList = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+        description="Signature algorithms accepted on JWT access tokens, comma-separated (asymmetric only: "
+        "RS*, PS*, ES*, EdDSA).",
+    )
+    oauth_clock_skew_seconds: float = Field(
+        30.0, ge=0, le=300, description="Leeway on a token's exp and nbf, for clocks that differ."
+    )
+    oauth_metadata_url: str | None = Field(
+        None, description="The authorization server's metadata document, when it is not at a well-known place."
+    )
+    oauth_jwks_url: str | None = Field(None, description="The issuer's JWKS, when not its metadata's jwks_uri.")
+    oauth_jwks_min_refresh_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A token signed with a key not known yet fetches the JWKS again at most this often.",
+    )
+    oauth_jwks_max_age_seconds: float = Field(
+        3600.0, gt=0, description="The JWKS is fetched again (in the background) once it is this old."
+    )
+    oauth_introspection_client_id: str | None = Field(
+        None,
+        description="With MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE: access tokens that are not JWTs are checked "
+        "at the authorization server's introspection endpoint (RFC 7662), as this client.",
+    )
+    oauth_introspection_client_secret_file: Path | None = Field(
+        None, description="A file holding the introspection client's secret."
+    )
+    oauth_introspection_cache_seconds: float = Field(
+        60.0, ge=0, description="How long an active token's introspection answer is reused (at most until it expires)."
+    )
+    oauth_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="The longest a request waits for the authorization server (metadata, JWKS, introspection); "
+        "past it, a token that cannot be checked gets 503 with Retry-After.",
+    )
     max_request_body_bytes: int = Field(
         4 * 1024 * 1024, gt=0, description="Larger request bodies get 413 before they are parsed."
     )
@@ -210,7 +277,17 @@ class RuntimeSettings(BaseSettings):
         "as sessions pile up); 0 leaves Python's default.",
     )
 
-    @field_validator("allowed_hosts", "allowed_origins", "request_state_keys", "redis_sentinels", mode="before")
+    @field_validator(
+        "allowed_hosts",
+        "allowed_origins",
+        "request_state_keys",
+        "redis_sentinels",
+        "oauth_audiences",
+        "oauth_required_scopes",
+        "oauth_scopes_supported",
+        "oauth_algorithms",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -241,9 +318,32 @@ class RuntimeSettings(BaseSettings):
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("MCP_REDIS_URL must start with redis://, rediss:// or unix://")
+        self._check_oauth()
         return self
 
-    @field_validator("auth_token_file", "redis_password_file", "request_state_keys_file")
+    def _check_oauth(self) -> None:
+        if bool(self.oauth_issuer) != bool(self.oauth_resource):
+            raise ValueError("MCP_OAUTH_ISSUER and MCP_OAUTH_RESOURCE go together: set both or neither")
+        for name, url in (("MCP_OAUTH_ISSUER", self.oauth_issuer), ("MCP_OAUTH_RESOURCE", self.oauth_resource)):
+            if url and not url.startswith(("https://", "http://")):
+                raise ValueError(f"{name} must be an http(s) URL")
+        if bool(self.oauth_introspection_client_id) != bool(self.oauth_introspection_client_secret_file):
+            raise ValueError(
+                "MCP_OAUTH_INTROSPECTION_CLIENT_ID and MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE go together"
+            )
+        if not self.oauth_issuer and (self.oauth_tool_scopes or self.oauth_required_scopes):
+            raise ValueError("MCP_OAUTH_TOOL_SCOPES and MCP_OAUTH_REQUIRED_SCOPES need MCP_OAUTH_ISSUER")
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+        unsafe = sorted(set(self.oauth_algorithms) - allowed)
+        if unsafe or not self.oauth_algorithms:
+            raise ValueError(
+                f"MCP_OAUTH_ALGORITHMS: {', '.join(unsafe) or 'none given'}; only asymmetric signature algorithms "
+                f"are accepted ({', '.join(sorted(allowed))})"
+            )
+
+    @field_validator(
+        "auth_token_file", "redis_password_file", "request_state_keys_file", "oauth_introspection_client_secret_file"
+    )
     @classmethod
     def _token_file_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

@@ -22,7 +22,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_runtime.backends import BackendUnavailable, HandleError, SessionBackend, SessionNotFound
-from mcp_runtime.web.guard import current_principal
+from mcp_runtime.web.guard import PRINCIPAL_KEY, Principal, current_principal
 
 _SESSION_HEADER = "mcp-session-id"
 
@@ -145,6 +145,19 @@ class AppState:
 def app_state() -> AppState:
     """State shared by every session and replica of this server (the redis backend keeps it in Redis)."""
     return AppState(_backend())
+
+
+def caller(ctx: Context[Any, Any]) -> Principal | None:
+    """Who made the current request: with OAuth, `issuer`, `subject`, `scopes` and the token's `claims` (so a
+    tool can act for its caller); with static tokens, an `owner` only; None without authentication (or outside
+    mcp-runtime). Taken from the request itself, so it is the caller of this request, in both protocol eras."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    found = scope.get(PRINCIPAL_KEY) if isinstance(scope, dict) else None
+    if isinstance(found, Principal):
+        return found if found.owner is not None else None
+    principal = current_principal.get()
+    return principal if principal is not None and principal.owner is not None else None
 
 
 def handle_store() -> HandleStore:

@@ -5,6 +5,7 @@
 #   conformance-<version>-<key>/  the official MCP conformance suite
 #   ts-client-<key>/              tests/clients/ts: client.ts on the official TypeScript SDK, type-checked
 #   go-client-<key>/bin/          tests/clients/go: main.go on the official Go SDK, built
+#   oidc-provider-<key>/          tests/clients/oidc: a real OpenID provider (panva's oidc-provider) for the auth tests
 # <key> is the start of the sha256 of the pinning files (package.json and package-lock.json, go.mod and go.sum)
 # and of the client's source. npm ci and `go build -mod=readonly` install exactly what the lock files say.
 # Idempotent: an entry already in the cache is kept (a warm run takes well under a second). Each entry is
@@ -85,4 +86,14 @@ else
   mkdir -p "$GO_DIR.partial/bin"
   (cd "$go_src" && "$GO" vet -mod=readonly . && "$GO" build -mod=readonly -trimpath -o "$GO_DIR.partial/bin/mcp-go-client" .)
   settle "$GO_DIR"
+fi
+
+oidc=$here/oidc
+OIDC_DIR=$CACHE/oidc-provider-$(key "$oidc/package.json" "$oidc/package-lock.json" "$oidc/provider.mjs")
+if [ -f "$OIDC_DIR/provider.mjs" ]; then
+  log "OpenID provider: cached"
+else
+  log "installing the OpenID provider (oidc-provider)"
+  npm_entry "$OIDC_DIR" "$oidc" provider.mjs
+  settle "$OIDC_DIR"
 fi

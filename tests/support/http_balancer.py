@@ -104,6 +104,12 @@ class HttpBalancer:
 
     # Control, from the test's thread.
 
+    def route_to(self, ports: list[int]) -> None:
+        """Balance over these replicas from now on (for replicas started after the balancer's port was known)."""
+        with self._lock:
+            self.ports = list(ports)
+            self._next = itertools.cycle(range(len(self.ports)))
+
     def start(self, timeout: float = 10) -> HttpBalancer:
         config = uvicorn.Config(
             self._app,

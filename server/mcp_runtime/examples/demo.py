@@ -16,7 +16,7 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types.methods import CacheableMethod
 from pydantic import BaseModel, Field
 
-from mcp_runtime.state import app_state, handle_store, session_state
+from mcp_runtime.state import app_state, caller, handle_store, session_state
 
 # Lists change only with a deployment: any client may cache them for a minute. A resource's content is
 # per-read (demo://note changes under the client), so reads are fresh and private.
@@ -49,6 +49,15 @@ async def add(a: int, b: int) -> int:
 async def whoami(ctx: Context) -> dict[str, Any]:
     """Which replica served this call, its process id, and the protocol version of the request."""
     return {"replica": _replica(), "pid": os.getpid(), "protocol_version": ctx.protocol_version}
+
+
+@app.tool()
+async def caller_info(ctx: Context) -> dict[str, Any]:
+    """Who is calling: with OAuth the token's issuer, subject and scopes (a tool can act for its caller)."""
+    who = caller(ctx)
+    if who is None:
+        return {"authenticated": False}
+    return {"authenticated": True, "issuer": who.issuer, "subject": who.subject, "scopes": sorted(who.scopes)}
 
 
 @app.tool()
