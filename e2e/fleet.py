@@ -83,8 +83,13 @@ def host_operator(kube: Cluster, workdir: Path, *args: str) -> Iterator[subproce
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
-    refused = [line for line in (workdir / "operator.log").read_text().splitlines() if RBAC_REFUSAL.search(line)]
+    refused = rbac_refusals((workdir / "operator.log").read_text())
     assert refused == [], refused
+
+
+def rbac_refusals(log: str) -> list[str]:
+    """The lines of an operator's log where RBAC refused it something."""
+    return [line for line in log.splitlines() if RBAC_REFUSAL.search(line)]
 
 
 def wait_ready(kube: Cluster, namespace: str, name: str, timeout: float = 300) -> None:

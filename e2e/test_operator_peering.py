@@ -6,7 +6,15 @@ import signal
 import subprocess
 from pathlib import Path
 
-from e2e.fleet import condition, install_crds, mcps, operator_kubeconfig, start_host_operator, wait_for
+from e2e.fleet import (
+    condition,
+    install_crds,
+    mcps,
+    operator_kubeconfig,
+    rbac_refusals,
+    start_host_operator,
+    wait_for,
+)
 from e2e.kube import Cluster
 
 
@@ -61,4 +69,4 @@ def test_standby_takes_over(kube: Cluster, namespace: str, tmp_path: Path) -> No
             if process.poll() is None:
                 process.terminate()
                 process.wait(20)
-    assert "forbidden" not in (high_log.read_text() + low_log.read_text()).lower()
+    assert rbac_refusals(high_log.read_text() + low_log.read_text()) == []

@@ -177,11 +177,76 @@ class DisruptionBudgetSpec(Model):
     max_unavailable: int | str | None = Field(None, description="Pods that may be down (a number or a percentage).")
 
 
+URL = r"^https?://[^\s/$.?#][^\s]*$"
+SCOPE = r"^[\x21\x23-\x5B\x5D-\x7E]+$"  # RFC 6749's scope-token: printable ASCII but space, " and \\
+ASYMMETRIC_ALGORITHM = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+class IntrospectionSpec(Model):
+    """Opaque (non-JWT) access tokens checked at the authorization server's introspection endpoint (RFC 7662)."""
+
+    client_id: str = Field(description="The client the servers introspect as.", min_length=1)
+    client_secret_ref: SecretKeyRef = Field(description="A Secret key holding that client's secret.")
+
+
+class ProbeClientSpec(Model):
+    """A client of the authorization server (client credentials grant) the operator's Verified probe gets its
+    access token as; without it, the probe checks only that /mcp asks for a token and names its issuer."""
+
+    client_id: str = Field(description="The client's id.", min_length=1)
+    client_secret_ref: SecretKeyRef = Field(description="A Secret key holding the client's secret.")
+    scopes: list[Annotated[str, Field(pattern=SCOPE)]] = Field(
+        default_factory=list, description="Scopes the probe asks for (empty: requiredScopes)."
+    )
+
+
+class OAuthSpec(Model):
+    """The servers as OAuth 2.1 resource servers (the MCP authorization spec): every request needs an access
+    token the issuer gave for `resource`; sessions belong to the token's subject."""
+
+    issuer: str = Field(description="The authorization server's issuer URL.", pattern=URL, max_length=2048)
+    resource: str = Field(
+        description="The servers' canonical URL as clients reach them (e.g. https://mcp.example.com/mcp): the "
+        "audience tokens must name, and the resource of the metadata the servers publish.",
+        pattern=URL,
+        max_length=2048,
+    )
+    audiences: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Audiences accepted besides resource."
+    )
+    required_scopes: list[Annotated[str, Field(pattern=SCOPE)]] = Field(
+        default_factory=list, description="Scopes every request needs (else 403 insufficient_scope)."
+    )
+    tool_scopes: dict[str, list[Annotated[str, Field(pattern=SCOPE)]]] = Field(
+        default_factory=dict,
+        description="Scopes each tool needs, by tool name; tools/list shows a caller only what they may call.",
+    )
+    algorithms: list[ASYMMETRIC_ALGORITHM] = Field(
+        default_factory=list, description="Signature algorithms accepted (empty: the runtime's default)."
+    )
+    clock_skew_seconds: int | None = Field(None, ge=0, le=300, description="Leeway on exp and nbf.")
+    metadata_url: str | None = Field(
+        None, description="The issuer's metadata, when not at a well-known place.", pattern=URL, max_length=2048
+    )
+    jwks_url: str | None = Field(
+        None, description="The issuer's JWKS, when not its metadata's jwks_uri.", pattern=URL, max_length=2048
+    )
+    introspection: IntrospectionSpec | None = Field(
+        None, description="Check opaque tokens at the introspection endpoint, as this client."
+    )
+    probe_client: ProbeClientSpec | None = Field(
+        None, description="The client the operator's Verified probe gets a token as (client credentials)."
+    )
+
+
 class AuthSpec(Model):
-    """Bearer-token authentication of MCP requests."""
+    """Authentication of MCP requests: static bearer tokens, OAuth access tokens, or both."""
 
     bearer_token_secret_ref: SecretKeyRef | None = Field(
-        None, description="A Secret key holding the accepted tokens, one a line."
+        None, description="A Secret key holding the accepted static tokens, one a line."
+    )
+    oauth: OAuthSpec | None = Field(
+        None, description="Access tokens of an OAuth 2.1 / OpenID authorization server (the MCP authorization spec)."
     )
 
 

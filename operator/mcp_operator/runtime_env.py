@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_operator.api import Durability, McpServerSpec
+from mcp_operator.api import Durability, McpServerSpec, OAuthSpec
 from mcp_operator.defaults import MASTER_NAME, REDIS_PORT, runtime_default
 from mcp_operator.exposure import exposed_hosts, exposed_origins
 from mcp_operator.names import Owner
@@ -20,6 +20,7 @@ SECRETS_DIR = "/etc/mcp-fleet"
 REDIS_PASSWORD_FILE = f"{SECRETS_DIR}/redis/password"
 REQUEST_STATE_KEYS_FILE = f"{SECRETS_DIR}/request-state/keys"
 AUTH_TOKEN_FILE = f"{SECRETS_DIR}/auth/tokens"
+INTROSPECTION_SECRET_FILE = f"{SECRETS_DIR}/oauth/introspection-secret"
 # Set explicitly (to the runtime's default), so the pods' termination grace period is sized from it.
 SHUTDOWN_GRACE_SECONDS = int(runtime_default("shutdown_grace_seconds"))
 
@@ -102,4 +103,25 @@ def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:
         env += redis_env(owner, spec)
     if spec.auth.bearer_token_secret_ref is not None:
         env.append(setting("auth_token_file", AUTH_TOKEN_FILE))
+    if spec.auth.oauth is not None:
+        env += oauth_env(spec.auth.oauth)
     return env + list(spec.env)
+
+
+def oauth_env(oauth: OAuthSpec) -> list[dict[str, Any]]:
+    """spec.auth.oauth as the runtime's MCP_OAUTH_* settings (what is unset keeps the runtime's default)."""
+    env = [setting("oauth_issuer", oauth.issuer), setting("oauth_resource", oauth.resource)]
+    optional: dict[str, Any] = {
+        "oauth_audiences": oauth.audiences,
+        "oauth_required_scopes": oauth.required_scopes,
+        "oauth_tool_scopes": oauth.tool_scopes,
+        "oauth_algorithms": oauth.algorithms,
+        "oauth_clock_skew_seconds": oauth.clock_skew_seconds,
+        "oauth_metadata_url": oauth.metadata_url,
+        "oauth_jwks_url": oauth.jwks_url,
+    }
+    env += [setting(field, value) for field, value in optional.items() if value not in (None, [], {})]
+    if oauth.introspection is not None:
+        env.append(setting("oauth_introspection_client_id", oauth.introspection.client_id))
+        env.append(setting("oauth_introspection_client_secret_file", INTROSPECTION_SECRET_FILE))
+    return env

@@ -12,6 +12,7 @@ from mcp_operator.defaults import runtime_default
 from mcp_operator.names import Owner
 from mcp_operator.runtime_env import (
     AUTH_TOKEN_FILE,
+    INTROSPECTION_SECRET_FILE,
     REDIS_PASSWORD_FILE,
     REQUEST_STATE_KEYS_FILE,
     SHUTDOWN_GRACE_SECONDS,
@@ -50,6 +51,9 @@ def _secret_mounts(owner: Owner, spec: McpServerSpec) -> tuple[list[dict[str, An
     if spec.auth.bearer_token_secret_ref is not None:
         ref = spec.auth.bearer_token_secret_ref
         pairs.append(_secret_volume("auth", ref.name, ref.key, AUTH_TOKEN_FILE))
+    if spec.auth.oauth is not None and spec.auth.oauth.introspection is not None:
+        ref = spec.auth.oauth.introspection.client_secret_ref
+        pairs.append(_secret_volume("oauth-introspection", ref.name, ref.key, INTROSPECTION_SECRET_FILE))
     return [v for v, _ in pairs], [m for _, m in pairs]
 
 

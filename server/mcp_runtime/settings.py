@@ -6,6 +6,7 @@ from it, the runtime reads it back. Every field has a description, which `mcp-ru
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
@@ -365,7 +366,8 @@ class RuntimeSettings(BaseSettings):
     @classmethod
     def env_var(cls, field: str, value: object) -> dict[str, str]:
         """One setting as an environment variable, `{"name": ..., "value": ...}` (the shape of a container's
-        EnvVar): the one rendering of a value, lists comma-separated and booleans as true or false. KeyError
+        EnvVar): the one rendering of a value, lists comma-separated, mappings as JSON and booleans as true or
+        false. KeyError
         when `field` is not a setting."""
         if field not in cls.model_fields:
             raise KeyError(f"{field} is not a setting of mcp-runtime")
@@ -373,6 +375,8 @@ class RuntimeSettings(BaseSettings):
             rendered = "true" if value else "false"
         elif isinstance(value, list | tuple):
             rendered = ",".join(str(item) for item in value)
+        elif isinstance(value, dict):
+            rendered = json.dumps(value, separators=(",", ":"), sort_keys=True)
         else:
             rendered = str(value)
         return {"name": cls.env_name(field), "value": rendered}

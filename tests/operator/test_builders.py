@@ -31,7 +31,8 @@ def test_defaults_make_a_memory_server() -> None:
 
 def test_every_rendered_variable_is_a_runtime_setting() -> None:
     names = {RuntimeSettings.env_name(f) for f in RuntimeSettings.model_fields}
-    for s in [spec(), spec(sessions={"backend": "redis"}, auth={"bearerTokenSecretRef": {"name": "t", "key": "k"}})]:
+    tokens = {"bearerTokenSecretRef": {"name": "t", "key": "k"}}
+    for s in [spec(), spec(sessions={"backend": "redis"}, auth=tokens), spec(auth={**tokens, "oauth": OAUTH})]:
         assert set(env_of(build(s)["Deployment/demo"])) <= names
     with pytest.raises(KeyError):
         setting("no_such_setting", 1)
@@ -198,6 +199,60 @@ def test_auth_and_custom_image() -> None:
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
     assert deployment["spec"]["template"]["metadata"]["annotations"]["team"] == "a"
     assert container["ports"][0]["containerPort"] == 9000
+
+
+OAUTH = {
+    "issuer": "https://id.example.com",
+    "resource": "https://mcp.example.com/mcp",
+    "requiredScopes": ["mcp:use"],
+    "toolScopes": {"delete_file": ["files:write"], "read_file": ["files:read", "mcp:use"]},
+    "algorithms": ["ES256"],
+    "clockSkewSeconds": 10,
+    "introspection": {"clientId": "mcp-servers", "clientSecretRef": {"name": "introspect", "key": "secret"}},
+}
+
+
+def test_oauth_renders_the_runtime_settings_it_reads_back(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployment = build(spec(auth={"oauth": OAUTH}))["Deployment/demo"]
+    env = env_of(deployment)
+    assert env["MCP_OAUTH_ISSUER"] == "https://id.example.com"
+    assert env["MCP_OAUTH_RESOURCE"] == "https://mcp.example.com/mcp"
+    assert env["MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE"] == "/etc/mcp-fleet/oauth/introspection-secret"
+    assert "MCP_OAUTH_AUDIENCES" not in env  # unset: the runtime's default
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "oauth-introspection")
+    assert volume["secret"] == {
+        "secretName": "introspect",
+        "items": [{"key": "secret", "path": "introspection-secret"}],
+        "defaultMode": 0o440,
+    }
+    # What the pods get, read back by the runtime's own settings model (the secret file where it is mounted).
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret")
+    rendered = {k: v for k, v in env.items() if k.startswith("MCP_OAUTH_") and isinstance(v, str)}
+    rendered["MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE"] = str(secret)
+    for name, value in rendered.items():
+        monkeypatch.setenv(name, value)
+    settings = RuntimeSettings()
+    assert settings.oauth_tool_scopes == OAUTH["toolScopes"]
+    assert settings.oauth_required_scopes == ["mcp:use"] and settings.oauth_algorithms == ["ES256"]
+    assert settings.oauth_clock_skew_seconds == 10 and settings.oauth_introspection_client_id == "mcp-servers"
+
+
+@pytest.mark.parametrize(
+    ("oauth", "why"),
+    [
+        ({"issuer": "https://id.example.com"}, "resource"),
+        ({**OAUTH, "issuer": "id.example.com"}, "issuer"),
+        ({**OAUTH, "algorithms": ["HS256"]}, "algorithms"),
+        ({**OAUTH, "requiredScopes": ["two words"]}, "requiredScopes"),
+        ({**OAUTH, "introspection": {"clientId": "x"}}, "clientSecretRef"),
+        ({**OAUTH, "clockSkewSeconds": 3600}, "clockSkewSeconds"),
+    ],
+)
+def test_bad_oauth_specs_are_refused(oauth: dict[str, Any], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        McpServerSpec.model_validate({"auth": {"oauth": oauth}})
 
 
 def test_children_carry_labels_and_owner_reference() -> None:

@@ -58,10 +58,11 @@ def oauth_env(provider: OpenIdProvider, resource: str, **extra: str) -> dict[str
 
 
 @contextmanager
-def fleet_of(workdir: Path, redis: RedisServer, count: int = 3, **extra: str) -> Iterator[Fleet]:
-    """`count` replicas on `redis`, behind a balancer whose URL is the resource, and a provider issuing for it."""
+def fleet_of(workdir: Path, redis: RedisServer, count: int = 3, access_ttl: int = 300, **extra: str) -> Iterator[Fleet]:
+    """`count` replicas on `redis`, behind a balancer whose URL is the resource, and a provider issuing for it
+    (access tokens living `access_ttl` seconds); `extra`: more runtime settings."""
     balancer = HttpBalancer([])
-    with running_provider(workdir / "provider", [balancer.url, OTHER_AUDIENCE]) as provider:
+    with running_provider(workdir / "provider", [balancer.url, OTHER_AUDIENCE], access_ttl=access_ttl) as provider:
         scopes = json.dumps({"session_increment": ["tools:admin"], "caller_info": ["tools:read"]})
         env = redis_env(
             redis,

@@ -106,10 +106,10 @@ def running_provider(workdir: Path, resources: list[str], **kwargs: Any) -> Iter
         provider.stop()
 
 
-def log_in(authorization_url: str, user: str) -> tuple[str, str | None]:
+def log_in(authorization_url: str, user: str) -> dict[str, str]:
     """A person logging in through the provider's own pages (oidc-provider's development interactions), as a
-    browser would: the authorization URL followed, the login form posted, then the consent form; the code and
-    state the provider redirects back with."""
+    browser would: the authorization URL followed, the login form posted, then the consent form; the
+    parameters the provider redirects back with (code, state, iss)."""
     with httpx2.Client(timeout=10, follow_redirects=False) as browser:
         url = authorization_url
         for _ in range(12):
@@ -118,7 +118,7 @@ def log_in(authorization_url: str, user: str) -> tuple[str, str | None]:
                 url = urljoin(url, response.headers["location"])
                 query = parse_qs(urlsplit(url).query)
                 if "code" in query:
-                    return query["code"][0], next(iter(query.get("state") or []), None)
+                    return {k: v[0] for k, v in query.items()}
                 continue
             form = re.search(r'<form[^>]*action="([^"]+)"', response.text)
             assert form is not None, response.text[:2000]
@@ -130,7 +130,7 @@ def log_in(authorization_url: str, user: str) -> tuple[str, str | None]:
             url = urljoin(url, posted.headers["location"])
             query = parse_qs(urlsplit(url).query)
             if "code" in query:
-                return query["code"][0], next(iter(query.get("state") or []), None)
+                return {k: v[0] for k, v in query.items()}
     raise AssertionError("the provider never redirected back with a code")
 
 
