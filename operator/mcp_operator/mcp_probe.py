@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 import httpx2
 from mcp import Client
+from mcp.client.auth.utils import (
+    build_oauth_authorization_server_metadata_discovery_urls,
+    handle_auth_metadata_response,
+)
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_operator.verification import ProbeResult, Step
@@ -27,6 +31,16 @@ HANDSHAKE_MODE = "legacy"  # the official client's name for the handshake era
 DISCOVER_MODE = "auto"  # the official client's server/discover probe (it would fall back to initialize)
 HANDSHAKE_VERSION = "2025-11-25"
 ACCEPT = "application/json, text/event-stream"
+
+
+@dataclass(frozen=True)
+class OAuthProbe:
+    """spec.auth.oauth as the probe needs it: the issuer, the resource, and the probe client (None: not given)."""
+
+    issuer: str
+    resource: str
+    client: tuple[str, str] | None = None  # (id, secret)
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,7 @@ class Target:
     host: str  # the Service's DNS name (and port), sent as Host
     pods: Sequence[tuple[str, str, int]]  # ready server pods: (name, IP, container port)
     token: str | None = None
+    oauth: OAuthProbe | None = None  # the servers take OAuth access tokens: where the probe gets one
     timeout: float = 20.0
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -59,11 +74,72 @@ async def probe(target: Target) -> ProbeResult:
     result = ProbeResult()
     try:
         with anyio.fail_after(target.timeout):
+            if target.oauth is not None and target.token is None:
+                token = await _access_token(target, target.oauth, result)
+                if token is None:
+                    return result
+                target = replace(target, token=token)
             await _modern(target, result)
             await _handshake(target, result)
     except TimeoutError:
         result.fail(result.step, None, f"no answer within {target.timeout:g}s")
     return result
+
+
+async def _access_token(target: Target, oauth: OAuthProbe, result: ProbeResult) -> str | None:
+    """An access token for the probe (client credentials at the issuer's token endpoint, for the resource);
+    without a probe client, a check that the servers ask for one, and why the probe stops there."""
+    result.step = Step.AUTHORIZE
+    async with _http(target) as http:
+        if oauth.client is None:
+            body = {"jsonrpc": "2.0", "id": "verify", "method": "tools/list", "params": {}}
+            headers = {"Accept": ACCEPT, "Mcp-Protocol-Version": HANDSHAKE_VERSION}
+            try:
+                response = await http.post(target.url(target.service_ip, target.port), json=body, headers=headers)
+            except httpx2.HTTPError as error:
+                result.fail(Step.AUTHORIZE, None, f"{type(error).__name__}: {error}")
+                return None
+            challenge = response.headers.get("www-authenticate", "")
+            if response.status_code != 401 or "resource_metadata=" not in challenge:
+                result.fail(Step.AUTHORIZE, None, f"without a token /mcp answered HTTP {response.status_code}")
+                return None
+            result.unauthenticated = (
+                f"the servers ask for an access token from {oauth.issuer} (401 with their resource metadata); "
+                "set spec.auth.oauth.probeClient to a client of it (client credentials; its Secret readable) for the "
+                "operator to probe MCP across the pods"
+            )
+            return None
+    try:
+        async with httpx2.AsyncClient(timeout=target.timeout) as issuer:  # (no Host of the Service's)
+            return await _client_credentials(issuer, oauth)
+    except (httpx2.HTTPError, ValueError, KeyError) as error:
+        result.fail(Step.AUTHORIZE, None, f"no token for the probe client from {oauth.issuer}: {error}")
+        return None
+
+
+async def _client_credentials(http: httpx2.AsyncClient, oauth: OAuthProbe) -> str:
+    """The client credentials grant, at the token endpoint the issuer's metadata names (found where the
+    official client looks: RFC 8414, then OpenID discovery)."""
+    assert oauth.client is not None
+    token_endpoint = None
+    for url in build_oauth_authorization_server_metadata_discovery_urls(oauth.issuer, oauth.resource):
+        response = await http.get(url)
+        found, metadata = await handle_auth_metadata_response(response)
+        if metadata is not None:
+            token_endpoint = str(metadata.token_endpoint)
+            break
+        if not found:  # a server error: the discovery stops there, as the official client's does
+            break
+    if token_endpoint is None:
+        raise ValueError("its metadata was found nowhere")
+    client_id, secret = oauth.client
+    data = {"grant_type": "client_credentials", "resource": oauth.resource}
+    if oauth.scopes:
+        data["scope"] = " ".join(oauth.scopes)
+    response = await http.post(token_endpoint, data=data, auth=httpx2.BasicAuth(client_id, secret))
+    if response.status_code != 200:
+        raise ValueError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return str(response.json()["access_token"])
 
 
 async def _modern(target: Target, result: ProbeResult) -> None:

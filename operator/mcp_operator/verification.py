@@ -23,6 +23,7 @@ SETTLE_SECONDS = 3.0  # after Ready, before the first probe (endpoints reach eve
 class Step(StrEnum):
     """The probe's steps, in order."""
 
+    AUTHORIZE = "authorize"
     DISCOVER = "discover"
     TOOLS = "tools/list"
     RESOURCES = "resources/list"
@@ -36,6 +37,7 @@ class VerifiedReason(StrEnum):
     ANSWERS_ACROSS_REPLICAS = "AnswersAcrossReplicas"
     PROBE_FAILED = "ProbeFailed"
     NO_READY_PODS = "NoReadyPods"
+    NO_PROBE_CREDENTIALS = "NoProbeCredentials"
 
 
 @dataclass
@@ -43,6 +45,7 @@ class ProbeResult:
     """What one probe found; `failed_step` is None when every step passed."""
 
     step: Step = Step.DISCOVER
+    unauthenticated: str | None = None  # the servers want an access token and the probe has none: why
     modern_version: str | None = None
     handshake_version: str | None = None
     server_name: str | None = None
@@ -77,6 +80,8 @@ def verdict(result: ProbeResult, pods: int) -> Verdict:
     """The `Verified` condition from a probe of a fleet of `pods` ready server pods."""
     if pods == 0:
         return Verdict(False, VerifiedReason.NO_READY_PODS, "no ready server pod to probe")
+    if result.unauthenticated is not None and not result.failed:
+        return Verdict(False, VerifiedReason.NO_PROBE_CREDENTIALS, result.unauthenticated)
     if result.failed:
         where = f" on pod {result.failed_pod}" if result.failed_pod else ""
         return Verdict(False, VerifiedReason.PROBE_FAILED, f"step {result.failed_step}{where} failed: {result.error}")

@@ -10,22 +10,26 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcp_operator.mcp_probe import Target, probe
+from mcp_operator.mcp_probe import OAuthProbe, Target, probe
 from mcp_operator.verification import (
     JITTER,
     PERIOD_SECONDS,
     ProbeResult,
     Step,
+    VerifiedReason,
     first_probe_due,
     next_period,
     summary,
     verdict,
 )
+from tests.support.oidc import running_provider
 from tests.support.procs import RuntimeProcess, spawn, wait_healthy
 from tests.support.redis_server import RedisServer, redis_env, replicas, start_redis
 
 
-def target_of(service: RuntimeProcess, pods: list[RuntimeProcess], token: str | None = None) -> Target:
+def target_of(
+    service: RuntimeProcess, pods: list[RuntimeProcess], token: str | None = None, oauth: OAuthProbe | None = None
+) -> Target:
     """The first process stands for the Service; each process is a pod."""
     return Target(
         service_ip="127.0.0.1",
@@ -34,6 +38,7 @@ def target_of(service: RuntimeProcess, pods: list[RuntimeProcess], token: str | 
         host=f"127.0.0.1:{service.port}",
         pods=[(f"pod-{p.port}", "127.0.0.1", p.port) for p in pods],
         token=token,
+        oauth=oauth,
         timeout=15,
     )
 
@@ -210,3 +215,34 @@ def test_periodic_probes_are_jittered() -> None:
     periods = [next_period(rng) for _ in range(200)]
     assert all(PERIOD_SECONDS * (1 - JITTER) <= p <= PERIOD_SECONDS * (1 + JITTER) for p in periods)
     assert len({round(p) for p in periods}) > 20
+
+
+RESOURCE = "http://mcp.test/mcp"
+
+
+@pytest.mark.parametrize("client", ["given", "wrong secret", "none"])
+def test_the_probe_gets_an_access_token_or_says_why_it_cannot(tmp_path: Path, redis: RedisServer, client: str) -> None:
+    """spec.auth.oauth: with a probe client the probe gets its token from the issuer (client credentials) and
+    probes every pod; with a wrong secret its authorize step fails; without one it checks that the servers ask
+    for a token and says what to set (NoProbeCredentials)."""
+    with running_provider(tmp_path / "provider", [RESOURCE]) as provider:
+        env = {
+            **redis_env(redis),
+            "MCP_OAUTH_ISSUER": provider.issuer,
+            "MCP_OAUTH_RESOURCE": RESOURCE,
+            "MCP_OAUTH_REQUIRED_SCOPES": "tools:read",
+        }
+        credentials = {"given": ("machine", "machine-secret"), "wrong secret": ("machine", "nope"), "none": None}
+        oauth = OAuthProbe(provider.issuer, RESOURCE, credentials[client], ("tools:read",))
+        with replicas(tmp_path, env, 2) as procs:
+            result = anyio.run(probe, target_of(procs[0], procs, oauth=oauth))
+    found = verdict(result, 2)
+    if client == "given":
+        assert found.ok, found
+        assert result.served_by == [f"pod-{p.port}" for p in procs]
+    elif client == "wrong secret":
+        assert not found.ok and found.reason == VerifiedReason.PROBE_FAILED, found
+        assert found.message.startswith("step authorize failed: no token for the probe client"), found.message
+    else:
+        assert not found.ok and found.reason == VerifiedReason.NO_PROBE_CREDENTIALS, found
+        assert "spec.auth.oauth.probeClient" in found.message and provider.issuer in found.message

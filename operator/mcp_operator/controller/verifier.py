@@ -20,7 +20,7 @@ import anyio
 from mcp_operator.api import GROUP, KIND, VERSION, McpServerSpec
 from mcp_operator.generated_secrets import decode
 from mcp_operator.kube import Kube
-from mcp_operator.mcp_probe import Target, probe
+from mcp_operator.mcp_probe import OAuthProbe, Target, probe
 from mcp_operator.names import Owner
 from mcp_operator.status import condition_entry
 from mcp_operator.verification import (
@@ -153,7 +153,25 @@ def probe_target(kube: Kube, owner: Owner, spec: McpServerSpec) -> Target | None
         host=host,
         pods=sorted(pods),
         token=bearer_token(kube, owner, spec),
+        oauth=oauth_probe(kube, owner, spec),
     )
+
+
+def oauth_probe(kube: Kube, owner: Owner, spec: McpServerSpec) -> OAuthProbe | None:
+    """spec.auth.oauth for the probe, with the probe client's secret read (no client when its Secret or key
+    is missing: the probe then says what to set)."""
+    oauth = spec.auth.oauth
+    if oauth is None:
+        return None
+    client = None
+    if oauth.probe_client is not None:
+        ref = oauth.probe_client.client_secret_ref
+        secret = kube.get("v1", "Secret", ref.name, owner.namespace)
+        value = (decode(secret, ref.key) or "").strip() if secret else ""
+        if value:
+            client = (oauth.probe_client.client_id, value)
+    scopes = oauth.probe_client.scopes if oauth.probe_client and oauth.probe_client.scopes else oauth.required_scopes
+    return OAuthProbe(oauth.issuer, oauth.resource, client, tuple(scopes))
 
 
 def bearer_token(kube: Kube, owner: Owner, spec: McpServerSpec) -> str | None:
