@@ -43,7 +43,8 @@ class Run:
     """One request's POST stream while its call runs."""
 
     stream: PostStream
-    answered: anyio.Event = field(default_factory=anyio.Event)
+    token: str = ""  # the stream's token, made once
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # (asyncio's: no backend lookup per request)
     primed: bool = False  # the client got a priming event: it can resume the stream, so it may be closed
     detached: bool = False  # its connection is gone (the client left, closed here when idle or draining)
     keep: bool = False  # a client resumed the stream: its answer is written to the log, never only held
@@ -74,7 +75,8 @@ class SessionEventStore(EventStore):
 
     def expect(self, key: str, request_id: int | str) -> Run:
         """A request is about to be dispatched: its run, named after the replica and its JSON-RPC id."""
-        run = Run(PostStream.new(self.runner, request_id))
+        stream = PostStream.new(self.runner, request_id)
+        run = Run(stream, stream.token)
         self.runs[key] = run
         return run
 
@@ -93,7 +95,7 @@ class SessionEventStore(EventStore):
             return ""
         else:
             run = self.runs.get(key) or self.expect(key, key)  # (initialize is not announced: its id is its key)
-            token = run.stream.token
+            token = run.token
         if message is None:  # a priming event: nothing kept, the id names the stream
             if run is not None:
                 run.primed = True
@@ -120,7 +122,9 @@ class SessionEventStore(EventStore):
         return entry_event_id(entry, self.session_id) if entry else ""
 
     def _held(self, token: str, run: Run, payload: str) -> bool:
-        """Hold the answer of a stream still carried by its connection, that no client has resumed."""
+        """Hold the answer of a stream still carried by its connection, that no client has resumed. (Held as
+        its JSON, a string: thousands of held message models would each be traversed by every full collection
+        of the garbage collector, which costs more than the serialization.)"""
         if self.held is None or run.detached or run.keep:
             return False
         return self.held.hold(self.session_id, token, payload)
@@ -135,7 +139,7 @@ class SessionEventStore(EventStore):
         """A client resumed the stream `token` while its call runs here: its answer will be written to the log.
         False when no call of that stream runs here."""
         for run in self.runs.values():
-            if run.stream.token == token:
+            if run.token == token:
                 run.keep = True
                 return True
         return False
