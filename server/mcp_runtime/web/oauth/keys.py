@@ -71,6 +71,7 @@ class SigningKeys:
         self.max_age_seconds = max_age_seconds
         self.max_keys = max_keys
         self._keys: dict[str | None, Key] | None = None
+        self.generation = 0  # changes whenever the set of keys does (what was verified before may not hold)
         self._fetched_at = 0.0  # monotonic time of the last fetch that succeeded
         self._tried_at = -float("inf")  # of the last attempt
         self._refresh: asyncio.Task[None] | None = None
@@ -122,5 +123,11 @@ class SigningKeys:
         except Exception as error:
             logger.warning("could not read the issuer's JWKS: %r", error)
             return
+        if self._keys is None or _fingerprint(keys) != _fingerprint(self._keys):
+            self.generation += 1
         self._keys, self._fetched_at = keys, time.monotonic()
         logger.info("signing keys loaded: %s", ", ".join(str(k) for k in keys) or "none")
+
+
+def _fingerprint(keys: dict[str | None, Key]) -> set[tuple[str | None, str]]:
+    return {(kid, key.thumbprint()) for kid, key in keys.items()}

@@ -9,8 +9,10 @@ Anything else wrong (bad base64, a nested or encrypted JWT, a header that is not
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +65,10 @@ def audiences_of(claims: Mapping[str, Any]) -> list[str]:
 
 
 class JwtVerifier:
+    """Verifies JWT access tokens; a token verified once is recognised again by its digest until it expires
+    (bounded, `max_cached` tokens), so a client's every request does not pay for a signature check. The cache
+    is emptied whenever the issuer's key set changes (a key rotated out takes its tokens with it)."""
+
     def __init__(
         self,
         keys: SigningKeys,
@@ -71,6 +77,7 @@ class JwtVerifier:
         audiences: Collection[str],
         algorithms: Collection[str],
         leeway_seconds: float = 30.0,
+        max_cached: int = 10_000,
     ) -> None:
         unsafe = set(algorithms) - ASYMMETRIC
         if unsafe:
@@ -80,11 +87,32 @@ class JwtVerifier:
         self.audiences = frozenset(audiences)
         self.algorithms = sorted(algorithms)
         self.leeway = int(leeway_seconds)
+        self.max_cached = max_cached
+        self._cache: OrderedDict[bytes, Verified] = OrderedDict()
+        self._cache_generation = -1
 
     async def verify(self, token: str) -> Verified:
         """The token's bearer; TokenRejected when it is not valid here, KeysUnavailable when no key is known."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
+        if self._cache_generation != self.keys.generation:
+            self._cache.clear()
+            self._cache_generation = self.keys.generation
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._cache.get(digest)
+        if known is not None:
+            if known.expires_at is not None and known.expires_at + self.leeway < time.time():
+                del self._cache[digest]
+                raise TokenRejected("the token expired")
+            return known
+        verified = await self._verify(token)
+        if self._cache_generation == self.keys.generation:  # (not if the keys changed while it was checked)
+            self._cache[digest] = verified
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        return verified
+
+    async def _verify(self, token: str) -> Verified:
         header = self._header(token)
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
