@@ -146,7 +146,7 @@ demo-down:
 # nothing of it is left); other clusters stay as they were.
 e2e: venv $(HELM)
 	$(TARGET) up
-	$(TARGET) images runtime operator redis own-server
+	$(TARGET) images runtime operator redis own-server oidc-provider
 	eval "$$($(TARGET) env)" && MCP_FLEET_E2E_TEARDOWN=$$([ "$(CLUSTER)" = local ] && echo 1) \
 	  $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
 	  if [ "$(CLUSTER)" = local ]; then $(TARGET) down >/dev/null 2>&1; fi; exit $$status

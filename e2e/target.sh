@@ -44,7 +44,8 @@ builder() { # the first of docker, podman, buildah that works here
   die "no image builder: install docker, podman or buildah"
 }
 
-# image_ref NAME: the reference pods use for the project's image NAME (runtime, operator, redis, own-server-time).
+# image_ref NAME: the reference pods use for the project's image NAME (runtime, operator, redis, own-server-time,
+# oidc-provider).
 image_ref() {
   local tag=$VERSION reg
   [ "$1" = redis ] && tag=7.0
@@ -58,6 +59,7 @@ dockerfile() {
     operator) echo images/operator.Dockerfile ;;
     redis) echo images/redis.Dockerfile ;;
     own-server) echo examples/own-server/Dockerfile ;;
+    oidc-provider) echo e2e/oidc/Dockerfile ;;
     *) die "unknown image: $1" ;;
   esac
 }
@@ -66,6 +68,7 @@ dockerfile() {
 build_with() { # tool name
   local tool=$1 name=$2 ref context=. args=()
   [ "$name" = own-server ] && { context=examples/own-server; args=(--build-arg "RUNTIME_IMAGE=$(image_ref runtime)"); }
+  [ "$name" = oidc-provider ] && context=$(bash "$HERE/oidc/context.sh")
   ref=$(image_ref "${name/own-server/own-server-time}")
   (cd "$ROOT" && "$tool" build -f "$(dockerfile "$name")" -t "$ref" "${args[@]}" "$context")
   case $CLUSTER in

@@ -38,6 +38,14 @@ def test_invalid_mcpservers_are_rejected_with_a_message(kube: Cluster, namespace
         "  disruptionBudget: {minAvailable: 1, maxUnavailable: 1}\n": "exactly one of",
         "  expose: {hostnames: [mcp.example.test]}\n": "expose needs exactly one of gateway",
         "  expose: {hostnames: ['mcp.example.test:443'], ingress: {}}\n": "spec.expose.hostnames[0]",
+        "  auth: {oauth: {issuer: 'https://id.test', resource: 'https://mcp.test/mcp#x'}}\n": (
+            "must not have a fragment"
+        ),
+        "  auth: {oauth: {issuer: 'id.test', resource: 'https://mcp.test/mcp'}}\n": "spec.auth.oauth.issuer",
+        "  auth: {oauth: {issuer: 'https://id.test'}}\n": "spec.auth.oauth.resource: Required value",
+        "  auth: {oauth: {issuer: 'https://id.test', resource: 'https://mcp.test/mcp', algorithms: [HS256]}}\n": (
+            "spec.auth.oauth.algorithms[0]"
+        ),
     }
     for spec, message in cases.items():
         done = subprocess.run(

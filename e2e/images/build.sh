@@ -4,7 +4,7 @@
 # Redis image from Debian's redis-server. Saves each as a docker-archive under the cache and, given
 # --load, imports them into the local cluster's node.
 #
-#   e2e/images/build.sh [--load | --push REGISTRY] [base|redis|runtime|operator|own-server ...]
+#   e2e/images/build.sh [--load | --push REGISTRY] [base|redis|runtime|operator|own-server|oidc-provider ...]
 #
 # --push REGISTRY copies each image to REGISTRY/mcp-fleet/NAME:TAG (skopeo, plain HTTP allowed), where a
 # cluster pulls it from; --load imports it into the local cluster's node directly.
@@ -23,6 +23,7 @@ VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
 RUNTIME_REF=docker.io/mcp-fleet/runtime:$VERSION
 OPERATOR_REF=docker.io/mcp-fleet/operator:$VERSION
 OWN_SERVER_REF=docker.io/mcp-fleet/own-server-time:$VERSION
+OIDC_REF=docker.io/mcp-fleet/oidc-provider:$VERSION
 mkdir -p "$OUT"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
@@ -142,6 +143,11 @@ for target in "${targets[@]}"; do
       build_from_dockerfile "$OWN_SERVER_REF" examples/own-server/Dockerfile \
         "$OUT/own-server-time-$VERSION.tar" examples/own-server "RUNTIME_IMAGE=$RUNTIME_REF"
       refs+=("$OWN_SERVER_REF") ;;
+    oidc-provider) # the authorization tests' OpenID provider (e2e/oidc), on the same base
+      build_base
+      build_from_dockerfile "$OIDC_REF" e2e/oidc/Dockerfile "$OUT/oidc-provider-$VERSION.tar" \
+        "$(bash "$ROOT/e2e/oidc/context.sh")"
+      refs+=("$OIDC_REF") ;;
     *) echo "unknown image: $target" >&2; exit 2 ;;
   esac
   archives+=("$ARCHIVE")

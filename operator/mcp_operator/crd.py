@@ -52,6 +52,12 @@ SPEC_RULES = [
         "fieldPath": ".expose",
     },
     {
+        "rule": "!has(self.auth) || !has(self.auth.oauth) || !self.auth.oauth.resource.contains('#')",
+        "message": "auth.oauth.resource must not have a fragment (RFC 8707): the URL clients use, e.g. "
+        "https://mcp.example.com/mcp",
+        "fieldPath": ".auth.oauth.resource",
+    },
+    {
         "rule": "!has(self.redis) || !has(self.redis.url) || !has(self.redis.tls) || "
         "self.redis.tls == self.redis.url.startsWith('rediss://')",
         "message": "redis.tls must match the URL scheme (rediss:// for TLS)",

@@ -8,6 +8,7 @@ the runtime would silently ignore.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp_operator.api import Durability, McpServerSpec, OAuthSpec
 from mcp_operator.defaults import MASTER_NAME, REDIS_PORT, runtime_default
@@ -79,7 +80,10 @@ def allowed_hosts(owner: Owner, spec: McpServerSpec) -> list[str]:
         f"{owner.service_host()}.cluster.local",
     ]
     local: list[str] = runtime_default("allowed_hosts")  # the runtime's own: localhost on any port
-    return [*local, *names, *(f"{n}:*" for n in names), *exposed_hosts(spec), *spec.allowed_hosts]
+    # The host of spec.auth.oauth.resource: the URL clients use, so the Host they send (the guard's 421 otherwise).
+    resource = [urlsplit(spec.auth.oauth.resource).netloc] if spec.auth.oauth is not None else []
+    hosts = [*local, *names, *(f"{n}:*" for n in names), *exposed_hosts(spec), *resource, *spec.allowed_hosts]
+    return list(dict.fromkeys(hosts))
 
 
 def server_env(owner: Owner, spec: McpServerSpec) -> list[dict[str, Any]]:

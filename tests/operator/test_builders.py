@@ -219,6 +219,7 @@ def test_oauth_renders_the_runtime_settings_it_reads_back(tmp_path: Any, monkeyp
     assert env["MCP_OAUTH_RESOURCE"] == "https://mcp.example.com/mcp"
     assert env["MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE"] == "/etc/mcp-fleet/oauth/introspection-secret"
     assert "MCP_OAUTH_AUDIENCES" not in env  # unset: the runtime's default
+    assert "mcp.example.com" in env["MCP_ALLOWED_HOSTS"].split(",")  # the resource's host passes the guard
     pod = deployment["spec"]["template"]["spec"]
     volume = next(v for v in pod["volumes"] if v["name"] == "oauth-introspection")
     assert volume["secret"] == {

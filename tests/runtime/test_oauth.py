@@ -392,3 +392,38 @@ def test_no_known_key_and_the_issuer_down_is_a_bounded_503(tmp_path: Path, redis
                 proc.stop()
     finally:
         silent.close()
+
+
+# Opaque tokens, introspected
+
+
+def test_opaque_tokens_are_introspected(tmp_path: Path, redis_server: RedisServer) -> None:
+    """A resource whose tokens are opaque: the runtime asks the provider's introspection endpoint (as its own
+    client), caches the answer, and refuses what the provider says is not active."""
+    opaque = "http://opaque.test/mcp"
+    secret = tmp_path / "introspection-secret"
+    secret.write_text("introspector-secret\n")
+    with running_provider(tmp_path / "provider", ["http://mcp.test/mcp"], opaque=opaque) as provider:
+        env = redis_env(
+            redis_server,
+            **oauth_env(provider, opaque),
+            MCP_OAUTH_INTROSPECTION_CLIENT_ID="introspector",
+            MCP_OAUTH_INTROSPECTION_CLIENT_SECRET_FILE=str(secret),
+        )
+        proc = spawn(tmp_path, env)
+        try:
+            wait_healthy(proc)
+            token = provider.token(resource=opaque)
+            assert token.count(".") != 2  # opaque, not a JWT
+            session = open_session(proc.url, token)
+            assert result_of(call(proc.url, session, token, "caller_info"), whole=True)["subject"] == "machine"
+            assert result_of(call(proc.url, session, token, "add", a=2, b=3)) == 5
+            made_up = post_with(proc.url, "not-a-token-the-provider-ever-issued")
+            assert made_up.status_code == 401 and "not active" in made_up.json()["error"]["message"]
+            reader = provider.token("reader", resource=opaque, scope="tools:read")
+            assert result_of(call(proc.url, open_session(proc.url, reader), reader, "add", a=1, b=1)) == 2
+            other = provider.token("other-machine", resource=opaque)
+            assert call(proc.url, session, other, "add", a=1, b=1).status_code == 404  # another subject
+        finally:
+            proc.stop()
+        assert "Traceback" not in proc.log(), proc.log()[-3000:]

@@ -1,7 +1,9 @@
 // A real OpenID provider for the authorization tests: panva's oidc-provider, on loopback.
 //
 //   node provider.mjs   (configured by the environment)
-//     PORT           where it listens (the issuer is http://127.0.0.1:PORT)
+//     PORT           where it listens
+//     HOST           on which address (default 127.0.0.1; 0.0.0.0 in a pod)
+//     ISSUER         its issuer URL (default http://127.0.0.1:PORT; in a cluster, its Service's URL)
 //     KEYS_FILE      a JSON file {"keys": [private JWKs]}: the signing keys, the first signs; read at start, so a
 //                    key rotation is a restart with another file (the JWKS endpoint publishes their public halves)
 //     RESOURCES      the resource indicators (RFC 8707) it issues JWT access tokens for, comma-separated
@@ -18,7 +20,8 @@ import { readFileSync } from "node:fs";
 import Provider from "oidc-provider";
 
 const port = Number(process.env.PORT);
-const issuer = `http://127.0.0.1:${port}`;
+const host = process.env.HOST || "127.0.0.1";
+const issuer = process.env.ISSUER || `http://127.0.0.1:${port}`;
 const keys = JSON.parse(readFileSync(process.env.KEYS_FILE, "utf8")).keys;
 const resources = (process.env.RESOURCES || "").split(",").filter(Boolean);
 const opaque = process.env.OPAQUE || "";
@@ -32,7 +35,7 @@ const machine = (id, scope) => ({
   redirect_uris: [],
   response_types: [],
   token_endpoint_auth_method: "client_secret_basic",
-  scope,
+  ...(scope ? { scope } : {}),
 });
 
 const provider = new Provider(issuer, {
@@ -95,6 +98,6 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = false;
 
-provider.listen(port, "127.0.0.1", () => {
+provider.listen(port, host, () => {
   console.log(`ready ${issuer}`);
 });

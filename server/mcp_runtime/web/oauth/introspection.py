@@ -89,7 +89,9 @@ class Introspector:
             raise TokenRejected("issued by another issuer")
         if "aud" in answer and not self.audiences.intersection(audiences_of(answer)):
             raise TokenRejected("issued for another audience")
-        subject = answer.get("sub")
+        # A client credentials token acts for its client: without a `sub`, the client is the subject (as RFC
+        # 9068 has it for such tokens in JWT form).
+        subject = answer.get("sub") or answer.get("client_id")
         if not isinstance(subject, str) or not subject:
             raise TokenRejected("the introspection answer names no subject")
         exp = answer.get("exp")
