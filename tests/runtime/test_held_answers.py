@@ -22,9 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_runtime.sessions.held_answers import HeldAnswers
-from tests.runtime.test_resumable_streams import open_post, read_until_closed, results_in
 from tests.support.procs import RuntimeProcess, metric
-from tests.support.raw import open_get, open_raw_session, session_headers
+from tests.support.raw import open_get, open_post, open_raw_session, read_until_closed, results_in, session_headers
 from tests.support.redis_server import RedisServer, redis_env, replicas
 
 

@@ -22,8 +22,8 @@ from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuth
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from tests.runtime.test_oauth import Fleet, fleet_of
 from tests.support.clients import Era, client_mode
+from tests.support.oauth_fleet import Fleet, fleet_of
 from tests.support.oidc import log_in
 from tests.support.redis_server import RedisServer, start_redis
 

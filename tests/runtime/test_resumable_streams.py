@@ -20,7 +20,17 @@ import httpx2
 import pytest
 
 from tests.support.procs import RuntimeProcess, metric, running, spawn, wait_healthy
-from tests.support.raw import open_get, open_raw_session, read_events, session_headers, set_note
+from tests.support.raw import (
+    open_get,
+    open_post,
+    open_raw_session,
+    parse_events,
+    read_events,
+    read_until_closed,
+    results_in,
+    session_headers,
+    set_note,
+)
 from tests.support.redis_server import RedisServer, redis_env, replicas
 
 CALL_ID = 42
@@ -35,24 +45,6 @@ def slow_call(seconds: float, request_id: int | str = CALL_ID) -> dict[str, Any]
     }
 
 
-def open_post(port: int, session: str, body: dict[str, Any]) -> socket.socket:
-    """POST one request on a raw socket and return it once the SSE response's head has come."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    data = json.dumps(body).encode()
-    sock.sendall(
-        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n"
-        f"Mcp-Protocol-Version: 2025-11-25\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 200"), head
-    assert b"text/event-stream" in head.lower(), head
-    return sock
-
-
 def call_running(proc: RuntimeProcess, seconds: float, events: int) -> tuple[str, socket.socket, list[tuple[str, str]]]:
     """A new session on `proc` with a `slow` call of `seconds` running: its id, the call's open stream, and the
     stream's first `events` events (the priming event, then progress)."""
@@ -61,41 +53,9 @@ def call_running(proc: RuntimeProcess, seconds: float, events: int) -> tuple[str
     return session, post, read_events(post, events, timeout=10)
 
 
-def read_until_closed(sock: socket.socket, timeout: float = 30) -> tuple[list[tuple[str, str]], bytes]:
-    """Every SSE event (id, data) until the server ends the response; and the raw bytes (for `retry:`)."""
-    sock.settimeout(timeout)
-    raw = b""
-    deadline = time.monotonic() + timeout
-    while not raw.endswith(b"0\r\n\r\n"):  # the last chunk of a chunked response
-        assert time.monotonic() < deadline, raw[-500:]
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        raw += chunk
-    return parse_events(raw), raw
-
-
-def parse_events(raw: bytes) -> list[tuple[str, str]]:
-    events = []
-    for block in raw.split(b"\r\n\r\n"):
-        fields = dict(line.split(": ", 1) for line in block.decode(errors="replace").split("\r\n") if ": " in line)
-        if "data" in fields:
-            events.append((fields.get("id", ""), fields["data"]))
-    return events
-
-
 def progress_of(data: str) -> int | None:
     message = json.loads(data) if data else {}
     return int(message["params"]["progress"]) if message.get("method") == "notifications/progress" else None
-
-
-def results_in(events: list[tuple[str, str]], request_id: int | str = CALL_ID) -> list[dict[str, Any]]:
-    answers = []
-    for _, data in events:
-        message = json.loads(data) if data else {}
-        if message.get("id") == request_id and ("result" in message or "error" in message):
-            answers.append(message)
-    return answers
 
 
 def check_resumed_call(before: list[tuple[str, str]], after: list[tuple[str, str]], seconds: float) -> None:
@@ -105,7 +65,7 @@ def check_resumed_call(before: list[tuple[str, str]], after: list[tuple[str, str
     seen = [p for _, data in before + after if (p := progress_of(data)) is not None]
     assert seen == list(range(1, len(seen) + 1)), seen  # nothing lost, nothing twice
     assert len(seen) == int(seconds * 10)
-    [result] = results_in(before + after)
+    [result] = results_in(before + after, CALL_ID)
     assert result["result"]["structuredContent"]["result"] == f"waited {seconds:g}s", result
     assert all(event_id for event_id, _ in after), after
 
@@ -146,7 +106,7 @@ def test_the_priming_event_carries_the_retry_interval(two_replicas: list[Runtime
     events, raw = read_until_closed(post)
     first = raw.split(b"\r\n\r\n")[0]
     assert b"id: p" in first and b"retry: 1000" in first and b"data: " in first, raw[:300]
-    assert len(results_in(events)) == 1
+    assert len(results_in(events, CALL_ID)) == 1
 
 
 def test_a_silent_stream_is_closed_and_resumed(tmp_path: Path, redis_server: RedisServer) -> None:
@@ -159,9 +119,9 @@ def test_a_silent_stream_is_closed_and_resumed(tmp_path: Path, redis_server: Red
         started = time.monotonic()
         before, raw = read_until_closed(post, timeout=10)  # closed by the server after a second of silence
         assert time.monotonic() - started < 2.5 and b"retry: 200" in raw
-        assert len(before) == 1 and before[0][1] == "" and results_in(before) == []
+        assert len(before) == 1 and before[0][1] == "" and results_in(before, CALL_ID) == []
         after, _ = read_until_closed(open_get(b.port, session, last_event_id=before[0][0]))
-        [result] = results_in(after)
+        [result] = results_in(after, CALL_ID)
         assert result["result"]["structuredContent"]["result"] == "waited 3s"
 
 
@@ -174,7 +134,7 @@ def test_sigterm_sends_the_stream_elsewhere_and_the_call_finishes(tmp_path: Path
         # It asks clients to close their connections, so their next request goes to another replica.
         assert httpx2.get(f"{a.base}/healthz").headers["connection"] == "close"
         before = first + rest
-        assert results_in(before) == []
+        assert results_in(before, CALL_ID) == []
         after, _ = read_until_closed(open_get(b.port, session, last_event_id=before[-1][0]), timeout=30)
         check_resumed_call(before, after, 6)
         assert a.process.wait(20) == 0  # it exited once the call was done
@@ -191,7 +151,7 @@ def test_sigkill_of_the_runner_ends_the_resumed_stream_with_an_error(tmp_path: P
         a.process.wait(5)
         started = time.monotonic()
         after, _ = read_until_closed(resumed, timeout=30)
-        [error] = results_in(after)
+        [error] = results_in(after, CALL_ID)
         assert "is gone, and its answer was not kept" in error["error"]["message"], error
         assert time.monotonic() - started < 15
         assert metric(b.base, "mcp_runtime_streams_resumed_total", 'outcome="runner_lost"') == 1
@@ -250,7 +210,7 @@ def test_a_last_event_id_of_another_principal_is_404(tmp_path: Path, redis_serve
         headers = {**session_headers(session, alice), "Accept": "text/event-stream", "Last-Event-ID": priming}
         with httpx2.stream("GET", b.url, headers=headers, timeout=10) as replayed:
             assert replayed.status_code == 200
-            assert len(results_in(parse_events(replayed.read()))) == 1
+            assert len(results_in(parse_events(replayed.read()), CALL_ID)) == 1
 
 
 def test_an_id_past_the_kept_events_restarts_the_stream(tmp_path: Path, redis_server: RedisServer) -> None:
@@ -309,7 +269,7 @@ def test_an_answer_live_delivery_missed_still_ends_the_resumed_stream(
             admin.client_kill_filter(_type="pubsub")
             time.sleep(0.05)
         after, _ = read_until_closed(resumed, timeout=15)
-        [result] = results_in(after)
+        [result] = results_in(after, CALL_ID)
         assert result["result"]["structuredContent"]["result"] == "waited 3s"
         assert a.alive() and b.alive()
 
@@ -330,6 +290,6 @@ def test_an_answer_the_store_refused_is_kept_once_it_takes_writes(tmp_path: Path
         finally:
             admin.config_set("min-replicas-to-write", 0)
         after, _ = read_until_closed(resumed, timeout=15)
-        [result] = results_in(before + after)
+        [result] = results_in(before + after, CALL_ID)
         assert result["result"]["structuredContent"]["result"] == "waited 3s"
         assert "an answer was kept after the store came back" in a.log()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,3 +154,56 @@ def read_events(sock: socket.socket, count: int, timeout: float = 5) -> list[tup
             if "data" in fields:
                 events.append((fields.get("id", ""), fields["data"]))
     return events
+
+
+# POST streams on raw sockets (a connection cut at an exact point)
+
+
+def open_post(port: int, session: str, body: dict[str, Any]) -> socket.socket:
+    """POST one request on a raw socket and return it once the SSE response's head has come."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = json.dumps(body).encode()
+    sock.sendall(
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n"
+        f"Mcp-Protocol-Version: 2025-11-25\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"text/event-stream" in head.lower(), head
+    return sock
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 30) -> tuple[list[tuple[str, str]], bytes]:
+    """Every SSE event (id, data) until the server ends the response; and the raw bytes (for `retry:`)."""
+    sock.settimeout(timeout)
+    raw = b""
+    deadline = time.monotonic() + timeout
+    while not raw.endswith(b"0\r\n\r\n"):  # the last chunk of a chunked response
+        assert time.monotonic() < deadline, raw[-500:]
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+    return parse_events(raw), raw
+
+
+def parse_events(raw: bytes) -> list[tuple[str, str]]:
+    events = []
+    for block in raw.split(b"\r\n\r\n"):
+        fields = dict(line.split(": ", 1) for line in block.decode(errors="replace").split("\r\n") if ": " in line)
+        if "data" in fields:
+            events.append((fields.get("id", ""), fields["data"]))
+    return events
+
+
+def results_in(events: list[tuple[str, str]], request_id: int | str) -> list[dict[str, Any]]:
+    answers = []
+    for _, data in events:
+        message = json.loads(data) if data else {}
+        if message.get("id") == request_id and ("result" in message or "error" in message):
+            answers.append(message)
+    return answers
