@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_runtime.sessions.held_answers import HeldAnswers
-from tests.support.procs import RuntimeProcess, metric
+from tests.support.procs import RuntimeProcess, metric, restart, wait_healthy
 from tests.support.raw import open_get, open_post, open_raw_session, read_until_closed, results_in, session_headers
 from tests.support.redis_server import RedisServer, redis_env, replicas
 
@@ -219,3 +219,24 @@ def test_held_answers_match_a_bounded_model(ops: list[tuple[str, str, str]], lim
             assert sorted(held.take_all()) == sorted((s, t, a) for (s, t), a in model.items())
             model.clear()
         assert len(held) == len(model)
+
+
+def test_a_runner_restarted_under_its_name_says_the_answer_is_gone(tmp_path: Path, redis_server: RedisServer) -> None:
+    """A container restarted in its pod keeps the pod's name (and so its heartbeat): the held answer went with
+    the old process. The resumed stream ends with an error for the call instead of waiting for it forever."""
+    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    with replicas(tmp_path, env, count=2) as (a, b):
+        session = open_raw_session(a.url).headers["mcp-session-id"]
+        (priming, _), _answer = answered_whole(a, session, 11, 1, 2)
+        a.process.kill()
+        a.process.wait(5)
+        again = restart(a)
+        try:
+            wait_healthy(again)
+            started = time.monotonic()
+            events, _ = read_until_closed(open_get(b.port, session, last_event_id=priming), timeout=20)
+            [error] = results_in(events, 11)
+            assert "no longer holds it" in error["error"]["message"], error
+            assert time.monotonic() - started < 10
+        finally:
+            again.stop()

@@ -172,6 +172,9 @@ class SessionEventStore(EventStore):
         task = asyncio.get_running_loop().create_task(self._keep_answer(token, payload))
         self._keeping.add(task)
         task.add_done_callback(self._keeping.discard)
+        if self.held is not None:  # (so that a resumer's question is not answered "lost" meanwhile)
+            self.held.writing.add((self.session_id, token))
+            task.add_done_callback(lambda _: self.held.writing.discard((self.session_id, token)) if self.held else None)
 
     async def _keep_answer(self, token: str, payload: str) -> None:
         """Record an answer the store refused, once it takes writes again (within ANSWER_KEEP_SECONDS)."""

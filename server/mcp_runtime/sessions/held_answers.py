@@ -35,6 +35,7 @@ class HeldAnswers:
         self._order: deque[tuple[float, int, str, str]] = deque()  # (held at, seq, session, token), oldest first
         self._seq = 0
         self._count = 0
+        self.writing: set[tuple[str, str]] = set()  # (session, token) of answers a retry is writing to the log
 
     def __len__(self) -> int:
         return self._count

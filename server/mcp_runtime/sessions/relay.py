@@ -27,7 +27,7 @@ from mcp_runtime.sessions.event_ids import GET_STREAM, parse_stream
 from mcp_runtime.sessions.events import SessionEvents, kept_from_event
 from mcp_runtime.sessions.held_answers import HeldAnswers
 from mcp_runtime.sessions.live import LiveSessions
-from mcp_runtime.sessions.streams import LocalStreamHub, kept_delivery
+from mcp_runtime.sessions.streams import LocalStreamHub, kept_delivery, lost_answer
 from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
@@ -83,18 +83,26 @@ class Relay:
         """Write the answer this replica holds of a stream to the log; or, while its call runs here, have it
         written when it comes."""
         answer = self.held.take(session_id, token) if self.held is not None else None
-        if answer is None:
-            live = self.live.get(session_id)
-            if live is not None and live.store is not None:
-                live.store.keep_answer(token)
+        if answer is not None:
+            try:
+                await self.events.record(session_id, token, answer, True)
+            except BackendUnavailable:
+                if self.held is not None:
+                    self.held.hold(session_id, token, answer)  # asked again at the resumed stream's next check
+                raise
+            self.metrics.held_answers_kept.inc()
             return
-        try:
-            await self.events.record(session_id, token, answer, True)
-        except BackendUnavailable:
-            if self.held is not None:
-                self.held.hold(session_id, token, answer)  # asked again at the resumed stream's next check
-            raise
-        self.metrics.held_answers_kept.inc()
+        live = self.live.get(session_id)
+        if live is not None and live.store is not None and live.store.keep_answer(token):
+            return
+        if self.held is None or (session_id, token) in self.held.writing:
+            return  # (memory: every answer is in the log already; or a retry is writing this one)
+        # Neither held, nor running, nor being written here: its answer went out and was dropped from memory
+        # since (the held answers' bound), or this process restarted under the same name. The stream ends with
+        # an error rather than waiting for an answer that cannot come. (Should the answer have been written in
+        # the meantime, it is in the log before this error, and the resumed stream ends with the answer.)
+        lost = lost_answer(token, "the replica that ran it no longer holds it")
+        await self.events.record(session_id, token, lost.message, True)
 
     async def keep_held_answers(self) -> int:
         """The replica drains: hold no more answers, and write every held one to the log; how many."""
