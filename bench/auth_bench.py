@@ -18,53 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
-from bench.harness import ADD_CALL, MODERN_ADD_CALL, Server, check_call, start_runtime, wrk
-from bench.runtime_bench import CONCURRENCY, MANY, RESULTS
+from bench.harness import start_runtime
+from bench.runtime_bench import MANY, RESULTS, throughput
 from tests.support.oidc import running_provider
-from tests.support.raw import INIT_BODY, JSON_HEADERS, MODERN_HEADERS
 
 STATIC_TOKEN = "bench-static-token-0123456789abcdef0123456789abcdef"
-
-
-def open_session(url: str, headers: dict[str, str]) -> str:
-    with httpx2.Client(timeout=10) as client:
-        response = client.post(url, json=INIT_BODY, headers={**JSON_HEADERS, **headers})
-        response.raise_for_status()
-        session = response.headers["mcp-session-id"]
-        more = {**JSON_HEADERS, **headers, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
-        client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=more)
-    return str(session)
-
-
-def throughput(server: Server, token: str | None, seconds: float) -> dict[str, Any]:
-    auth = {"Authorization": f"Bearer {token}"} if token else {}
-    sessions = [open_session(server.url, auth) for _ in range(32)]
-    handshake = {"mcp-protocol-version": "2025-11-25", **auth}
-    check_call(server.url, ADD_CALL, {**handshake, "mcp-session-id": sessions[0]})
-    check_call(server.url, MODERN_ADD_CALL, {**MODERN_HEADERS, **auth})
-    eras = {
-        "handshake": {
-            "MCP_BODY": ADD_CALL,
-            "MCP_SESSIONS": ",".join(sessions),
-            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in handshake.items()),
-        },
-        "modern": {
-            "MCP_BODY": MODERN_ADD_CALL,
-            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in {**MODERN_HEADERS, **auth}.items()),
-        },
-    }
-    out: dict[str, Any] = {}
-    for era, env in eras.items():
-        for connections in CONCURRENCY:
-            wrk(server.url, "mcp_post.lua", connections=connections, seconds=2, env=env)  # warm-up
-            cpu0 = server.cpu_seconds()
-            result = wrk(server.url, "mcp_post.lua", connections=connections, seconds=seconds, env=env)
-            result["server_cpu_s"] = server.cpu_seconds() - cpu0
-            result["calls_per_s"] = result["requests"] / (result["duration_us"] / 1e6)
-            out[f"{era}/c{connections}"] = result
-    return out
 
 
 def main() -> None:
@@ -95,8 +53,9 @@ def main() -> None:
             found: dict[str, Any] = {}
             for name, (env, token) in servers.items():
                 server = start_runtime(f"auth-{name}", env)
+                auth = {"Authorization": f"Bearer {token}"} if token else None
                 try:
-                    found[name] = throughput(server, token, args.seconds)
+                    found[name] = throughput(server, args.seconds, auth)
                 finally:
                     server.stop()
                 print(

@@ -114,11 +114,12 @@ def _start(name: str, cmd: list[str], port: int, env: dict[str, str]) -> Server:
     raise RuntimeError(f"{name} did not start")
 
 
-def open_session(url: str, client: httpx2.Client) -> str:
-    response = client.post(url, json=INITIALIZE, headers=JSON_HEADERS)
+def open_session(url: str, client: httpx2.Client, extra: dict[str, str] | None = None) -> str:
+    """initialize and initialized; `extra`: more headers on both (an Authorization header)."""
+    response = client.post(url, json=INITIALIZE, headers={**JSON_HEADERS, **(extra or {})})
     response.raise_for_status()
     session = response.headers["mcp-session-id"]
-    headers = {**JSON_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    headers = {**JSON_HEADERS, **(extra or {}), "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
     client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
     return session
 

@@ -58,20 +58,23 @@ SERVERS: dict[str, Callable[[], Server]] = {
 }
 
 
-def throughput(server: Server, seconds: float) -> dict[str, Any]:
+def throughput(server: Server, seconds: float, auth: dict[str, str] | None = None) -> dict[str, Any]:
+    """`tools/call add` in both eras at each concurrency; `auth`: headers every request carries (a token)."""
     out: dict[str, Any] = {}
+    auth = auth or {}
     with httpx2.Client(timeout=10) as client:
-        sessions = [open_session(server.url, client) for _ in range(32)]
-    session_headers = {"mcp-protocol-version": "2025-11-25"}
+        sessions = [open_session(server.url, client, auth) for _ in range(32)]
+    session_headers = {"mcp-protocol-version": "2025-11-25", **auth}
+    modern_headers = {**MODERN_HEADERS, **auth}
     check_call(server.url, ADD_CALL, {**session_headers, "mcp-session-id": sessions[0]})
-    check_call(server.url, MODERN_ADD_CALL, MODERN_HEADERS)
+    check_call(server.url, MODERN_ADD_CALL, modern_headers)
     eras = {
         "handshake": {
             "MCP_BODY": ADD_CALL,
             "MCP_SESSIONS": ",".join(sessions),
             "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
         },
-        "modern": {"MCP_BODY": MODERN_ADD_CALL, "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in MODERN_HEADERS.items())},
+        "modern": {"MCP_BODY": MODERN_ADD_CALL, "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in modern_headers.items())},
     }
     for era, env in eras.items():
         for connections in CONCURRENCY:

@@ -90,31 +90,36 @@ async def _access_token(target: Target, oauth: OAuthProbe, result: ProbeResult) 
     """An access token for the probe (client credentials at the issuer's token endpoint, for the resource);
     without a probe client, a check that the servers ask for one, and why the probe stops there."""
     result.step = Step.AUTHORIZE
-    async with _http(target) as http:
-        if oauth.client is None:
-            body = {"jsonrpc": "2.0", "id": "verify", "method": "tools/list", "params": {}}
-            headers = {"Accept": ACCEPT, "Mcp-Protocol-Version": HANDSHAKE_VERSION}
-            try:
-                response = await http.post(target.url(target.service_ip, target.port), json=body, headers=headers)
-            except httpx2.HTTPError as error:
-                result.fail(Step.AUTHORIZE, None, f"{type(error).__name__}: {error}")
-                return None
-            challenge = response.headers.get("www-authenticate", "")
-            if response.status_code != 401 or "resource_metadata=" not in challenge:
-                result.fail(Step.AUTHORIZE, None, f"without a token /mcp answered HTTP {response.status_code}")
-                return None
-            result.unauthenticated = (
-                f"the servers ask for an access token from {oauth.issuer} (401 with their resource metadata); "
-                "set spec.auth.oauth.probeClient to a client of it (client credentials; its Secret readable) for the "
-                "operator to probe MCP across the pods"
-            )
-            return None
+    if oauth.client is None:
+        await _check_challenge(target, oauth, result)
+        return None
     try:
         async with httpx2.AsyncClient(timeout=target.timeout) as issuer:  # (no Host of the Service's)
             return await _client_credentials(issuer, oauth)
     except (httpx2.HTTPError, ValueError, KeyError) as error:
         result.fail(Step.AUTHORIZE, None, f"no token for the probe client from {oauth.issuer}: {error}")
         return None
+
+
+async def _check_challenge(target: Target, oauth: OAuthProbe, result: ProbeResult) -> None:
+    """Without a token, /mcp must answer 401 naming its resource metadata; the probe then says what to set."""
+    body = {"jsonrpc": "2.0", "id": "verify", "method": "tools/list", "params": {}}
+    headers = {"Accept": ACCEPT, "Mcp-Protocol-Version": HANDSHAKE_VERSION}
+    try:
+        async with _http(target) as http:
+            response = await http.post(target.url(target.service_ip, target.port), json=body, headers=headers)
+    except httpx2.HTTPError as error:
+        result.fail(Step.AUTHORIZE, None, f"{type(error).__name__}: {error}")
+        return
+    challenge = response.headers.get("www-authenticate", "")
+    if response.status_code != 401 or "resource_metadata=" not in challenge:
+        result.fail(Step.AUTHORIZE, None, f"without a token /mcp answered HTTP {response.status_code}")
+        return
+    result.unauthenticated = (
+        f"the servers ask for an access token from {oauth.issuer} (401 with their resource metadata); "
+        "set spec.auth.oauth.probeClient to a client of it (client credentials; its Secret readable) for the "
+        "operator to probe MCP across the pods"
+    )
 
 
 async def _client_credentials(http: httpx2.AsyncClient, oauth: OAuthProbe) -> str:
