@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from e2e.fleet import condition, host_operator, mcps, wait_for
 from e2e.kube import Cluster
+from mcp_operator.kube import KindNotServed, Kube
 
 ROOT = Path(__file__).parents[1]
 METRICS_PORT = 18081
@@ -196,3 +198,30 @@ def test_a_server_from_pypi_in_an_image_built_from_the_runtime(kube: Cluster, na
             if line.startswith("mcp_runtime_sessions_restored_total ")
         )
     assert restored >= 1  # the session was served by replicas that did not open it
+
+
+def test_the_operators_client_looks_kinds_up_from_many_threads_at_once(kube: Cluster) -> None:
+    """The handlers run in threads, and a kind the cluster does not serve (the Gateway API's before its CRDs
+    are installed) makes the official client rebuild its discovery cache: lookups from many threads at once,
+    served kinds and unserved ones mixed, each get the resource or KindNotServed, and nothing else."""
+    client = Kube()  # the host's kubeconfig (KUBECONFIG), as the host operator's
+    kinds = [("v1", "Secret"), ("apps/v1", "Deployment"), ("nothing.example.test/v1", "Nothing"), ("v1", "Service")]
+    errors: list[BaseException] = []
+    served: list[str] = []
+
+    def look(n: int) -> None:
+        api_version, kind = kinds[n % len(kinds)]
+        try:
+            served.append(client._resource(api_version, kind).kind)
+        except KindNotServed:
+            pass
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=look, args=(n,)) for n in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[:3]
+    assert sorted(set(served)) == ["Deployment", "Secret", "Service"] and len(served) == 48

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from functools import cached_property
 from typing import Any
@@ -40,25 +41,38 @@ class Kube:
                 config.load_kube_config()
             api_client = client.ApiClient()
         self.api_client = api_client
-        self._rediscovered = -REDISCOVER_SECONDS
+        # The dynamic client's discovery cache is not safe across threads (a lookup that misses rebuilds it,
+        # and two rebuilding at once fail with KeyError), and the handlers run in threads: lookups take a lock,
+        # and what they found (or that a kind is not served) is remembered here.
+        self._lookup = threading.Lock()
+        self._found: dict[tuple[str, str], Any] = {}
+        self._not_served: dict[tuple[str, str], float] = {}
 
     @cached_property
     def dynamic(self) -> DynamicClient:
         return DynamicClient(self.api_client)
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            # Discovery is cached: look again (at most once a minute) for CRDs installed since.
-            if time.monotonic() - self._rediscovered < REDISCOVER_SECONDS:
-                raise KindNotServed(api_version, kind) from None
-            self._rediscovered = time.monotonic()
-            self.dynamic.resources.invalidate_cache()
+        key = (api_version, kind)
+        found = self._found.get(key)
+        if found is not None:
+            return found
+        with self._lookup:
+            found = self._found.get(key)
+            if found is not None:
+                return found
+            # A kind found missing is looked for again (a rebuild of the discovery cache) at most once a minute:
+            # its CRDs may have been installed since.
+            if time.monotonic() - self._not_served.get(key, -REDISCOVER_SECONDS) < REDISCOVER_SECONDS:
+                raise KindNotServed(api_version, kind)
             try:
-                return self.dynamic.resources.get(api_version=api_version, kind=kind)
+                found = self.dynamic.resources.get(api_version=api_version, kind=kind)  # a miss rebuilds the cache
             except ResourceNotFoundError:
+                self._not_served[key] = time.monotonic()
                 raise KindNotServed(api_version, kind) from None
+            self._found[key] = found
+            self._not_served.pop(key, None)
+            return found
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: idempotent, and repairs drift in the fields the operator owns."""
