@@ -49,6 +49,7 @@ def ha(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         kept.write_text(logs)
         errors = [line for line in logs.splitlines() if '"level": "error"' in line]
         print(f"server logs in {kept}: {len(errors)} error lines", *errors[:5], sep="\n")
+        print(redis_story(kube, namespace))
         kube.run("delete", "namespace", namespace, "--wait=true", "--timeout=180s", check=False, timeout=240)
         kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
 
@@ -69,6 +70,34 @@ def sentinel_primary(kube: Cluster, namespace: str) -> str:
         check=False,
     )
     return out.splitlines()[0] if out.strip() else ""
+
+
+def redis_story(kube: Cluster, namespace: str) -> str:
+    """For a failure's post-mortem: what each data node says its role is, the primary each Sentinel names, and
+    what their start scripts and Redis logged about roles, replication and failovers."""
+    said = re.compile(r"starting as|Sentinels|primary|MASTER|REPLICAOF|NOREPLICAS|switch-master|sdown|odown|failover")
+    ask = {
+        "data": "redis-cli -p \"$REDIS_PORT\" INFO replication | grep -E '^(role|master_host|master_link|connected)'",
+        "sentinel": 'redis-cli -p "$SENTINEL_PORT" SENTINEL get-master-addr-by-name "$MASTER_NAME"',
+    }
+    lines = []
+    for pod in kube.run("get", "pods", "-n", namespace, "-o", "name", "-l", "app.kubernetes.io/name=redis").split():
+        command = ask["sentinel" if "sentinel" in pod else "data"]
+        said_now = kube.run(
+            "exec",
+            "-n",
+            namespace,
+            pod,
+            "--",
+            "sh",
+            "-c",
+            f'export REDISCLI_AUTH="$REDIS_PASSWORD"; {command.replace("redis-cli", "redis-cli --no-auth-warning")}',
+            check=False,
+        )
+        log = kube.run("logs", "-n", namespace, pod, "--tail=400", check=False)
+        lines.append(f"--- {pod}: {' '.join(said_now.split())}")
+        lines += [line[:200] for line in log.splitlines() if said.search(line)][-25:]
+    return "\n".join(lines)
 
 
 def redis_ready(kube: Cluster, namespace: str) -> dict[str, Any]:

@@ -48,6 +48,9 @@ DATA_POD_GRACE_SECONDS = 45
 # for an old process still serving under its name to go, then for the Sentinels to promote a replica.
 STALE_PRIMARY_SECONDS = 30
 START_FAILOVER_SECONDS = 30
+# How long a data node's role may disagree with the Sentinels' primary before its liveness probe has it restarted
+# (redis-live.sh): well beyond a failover's settling (the failover timeout), so a failover never restarts one.
+ROLE_DISAGREEMENT_SECONDS = 60
 
 
 def runtime_default(field: str) -> Any:

@@ -19,6 +19,7 @@ from mcp_operator.defaults import (
     MIN_REPLICAS_TO_WRITE,
     REDIS_PORT,
     REDIS_SHUTDOWN_SECONDS,
+    ROLE_DISAGREEMENT_SECONDS,
     SENTINEL_PORT,
     SENTINEL_QUORUM,
     SENTINELS,
@@ -167,6 +168,14 @@ def build_data_statefulset(owner: Owner, spec: McpServerSpec, persistence: Persi
         "tcpSocket": {"port": "redis"},
         "periodSeconds": 5,
         "failureThreshold": START_PROBE_SECONDS // 5,
+    }
+    # Alive while its role agrees with the Sentinels' primary: a node that started as a primary (or a replica of
+    # one) the Sentinels did not pick is restarted as their primary's replica once a failover had time to settle.
+    container["livenessProbe"] = {
+        "exec": {"command": _script("redis-live.sh")},
+        "periodSeconds": 10,
+        "timeoutSeconds": 8,
+        "failureThreshold": ROLE_DISAGREEMENT_SECONDS // 10,
     }
     container["lifecycle"] = {"preStop": {"exec": {"command": _script("redis-pre-stop.sh")}}}
     pod = _pod_spec(owner, "redis", container, grace=DATA_POD_GRACE_SECONDS)

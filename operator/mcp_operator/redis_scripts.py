@@ -17,6 +17,7 @@ SCRIPT_NAMES = (
     "redis-common.sh",  # sourced by the others: asking the Sentinels
     "redis-start.sh",
     "redis-ready.sh",
+    "redis-live.sh",
     "redis-pre-stop.sh",
     "sentinel-start.sh",
     "sentinel-ready.sh",

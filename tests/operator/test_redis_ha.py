@@ -13,8 +13,10 @@ from mcp_operator.api import McpServerSpec
 from mcp_operator.crd import build_crd
 from mcp_operator.defaults import (
     DATA_POD_GRACE_SECONDS,
+    FAILOVER_TIMEOUT_MS,
     MASTER_NAME,
     REDIS_SHUTDOWN_SECONDS,
+    ROLE_DISAGREEMENT_SECONDS,
     STALE_PRIMARY_SECONDS,
     START_FAILOVER_SECONDS,
     SWITCHOVER_CATCH_UP_SECONDS,
@@ -253,6 +255,16 @@ def test_a_data_pod_may_wait_for_a_failover_before_it_listens() -> None:
     assert startup["tcpSocket"] == {"port": "redis"}
     # The liveness probe starts only once the start script has let redis-server listen.
     assert startup["periodSeconds"] * startup["failureThreshold"] > STALE_PRIMARY_SECONDS + START_FAILOVER_SECONDS
+
+
+def test_a_data_node_whose_role_disagrees_with_the_sentinels_long_past_a_failover_is_restarted() -> None:
+    container = build(spec(**HA))["StatefulSet/demo-redis"]["spec"]["template"]["spec"]["containers"][0]
+    live = container["livenessProbe"]
+    assert live["exec"]["command"][-1].endswith("/redis-live.sh")
+    window = live["periodSeconds"] * live["failureThreshold"]
+    assert window == ROLE_DISAGREEMENT_SECONDS and window > 2 * FAILOVER_TIMEOUT_MS / 1000
+    assert live["timeoutSeconds"] < live["periodSeconds"]
+    assert "redis-live.sh" in build(spec(**HA))["ConfigMap/demo-redis-scripts"]["data"]
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel as SentinelClient
 
+from tests.support.procs import free_port
 from tests.support.redis_scripts import PASSWORD, ScriptedGroup, scripted_group
 from tests.support.redis_sentinel import MASTER
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, wait_answering
 
 KEY = "counter"
 TIMEOUT = 0.5  # each client call's, as the runtime bounds its Redis calls
@@ -305,3 +306,68 @@ def test_a_primary_whose_replicas_all_hang_refuses_writes_within_seconds(tmp_pat
             except redis.ResponseError:
                 assert time.monotonic() < deadline, "writes did not resume with the replicas back"
                 time.sleep(0.1)
+
+
+def test_a_primary_the_sentinels_did_not_pick_is_found_dead_and_comes_back_as_their_replica(tmp_path: Path) -> None:
+    """Every pod of the set restarted at once (Parallel): the first data node and another start while no
+    Sentinel answers yet (the first as a primary, the other as its replica), and the new Sentinels, started
+    meanwhile, picked the one node that said it was a primary then (the old primary, still stopping). The
+    Sentinels' primary is left with no replica and refuses every write (min-replicas-to-write): the set is
+    stuck until the liveness probe (redis-live.sh) fails on the nodes whose role disagrees with the Sentinels,
+    and the kubelet restarts them through redis-start.sh as replicas of the Sentinels' primary."""
+    with scripted_group(tmp_path / "redis") as group:
+        first, other, chosen = group.servers
+        for server in group.servers:
+            done = group.live(server)
+            assert done.returncode == 0, (server.port, done.stdout, done.stderr)
+        first.client().set(KEY, 41)
+        group.wait_replicas_in_sync(2)
+
+        # The set going down at once: the Sentinels first, then two data nodes; `chosen` is still up and,
+        # as the old primary would be, says it is the primary.
+        for sentinel in group.sentinels:
+            sentinel.stop()
+        for server in (first, other):
+            assert server.process is not None
+            server.process.kill()
+            server.process.wait(5)
+        assert chosen.client().replicaof("NO", "ONE") == "OK"
+        # The new Sentinels start before `first` answers: the one primary they find is `chosen`.
+        for sentinel in group.sentinels:
+            group.start_sentinel(sentinel)
+        for sentinel in group.sentinels:
+            wait_answering(sentinel.client, sentinel.workdir / "sentinel.log", "sentinel-start.sh")
+        assert group.primary_port() == chosen.port
+        # Meanwhile `first` and `other` started while no Sentinel answered them.
+        nobody = {"SENTINEL_ADDRESSES": f"127.0.0.1:{free_port()}"}
+        group.start_node(first, env=nobody)
+        group.start_node(other, env=nobody)
+        group.wait_role(first, ("master", None))
+        group.wait_role(other, ("slave", first.port))
+        time.sleep(1.5)  # past min-replicas-max-lag: `chosen` has had no replica for that long
+        try:
+            chosen.client().incr(KEY)
+            raise AssertionError("the Sentinels' primary took a write with no replica")
+        except redis.ResponseError as error:
+            assert "NOREPLICAS" in str(error), error
+
+        assert group.live(chosen).returncode == 0
+        first_live, other_live = group.live(first), group.live(other)
+        assert first_live.returncode == 1 and other_live.returncode == 1
+        named = f"the Sentinels name 127.0.0.1:{chosen.port}"
+        assert first_live.stdout.strip() == f"this node is a primary, but {named}", first_live.stdout
+        assert other_live.stdout.strip() == f"this node replicates from 127.0.0.1:{first.port}, but {named}"
+
+        # What the kubelet does on a failed liveness probe: the container restarted, through redis-start.sh.
+        for server in (first, other):
+            assert server.process is not None
+            server.process.terminate()
+            server.process.wait(15)
+            group.start_node(server)
+            group.wait_role(server, ("slave", chosen.port))
+        group.wait_replicas_in_sync(2)
+        assert chosen.client().incr(KEY) == 42  # writes taken again, on the history the Sentinels chose
+        for server in group.servers:
+            done = group.live(server)
+            assert done.returncode == 0, (server.port, done.stdout, done.stderr)
+        group.wait_sentinels_know(2)

@@ -54,12 +54,15 @@ class ScriptedGroup(SentinelGroup):
             "DATA_DIR": str(server.workdir),
         }
 
-    def start_node(self, server: RedisServer, wait: bool = True) -> subprocess.Popen[bytes]:
+    def start_node(
+        self, server: RedisServer, wait: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a data node through redis-start.sh, as its pod would (the script execs redis-server, so the
-        process is the node's own); with `wait`, until it answers."""
+        process is the node's own); with `wait`, until it answers. `env` overrides the node's environment."""
         log = (server.workdir / "redis.log").open("ab")
         command = ["/bin/sh", str(SCRIPTS / "redis-start.sh")]
-        server.process = subprocess.Popen(command, env=self.node_env(server), stdout=log, stderr=subprocess.STDOUT)
+        environment = self.node_env(server) | (env or {})
+        server.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
         if wait:
             wait_answering(server.client, server.workdir / "redis.log", "redis-start.sh")
         return server.process
@@ -76,6 +79,11 @@ class ScriptedGroup(SentinelGroup):
         command = ["/bin/sh", str(SCRIPTS / "redis-pre-stop.sh")]
         env = self.node_env(server)
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def live(self, server: RedisServer) -> subprocess.CompletedProcess[str]:
+        """Run redis-live.sh for `server`, as the kubelet's liveness probe does."""
+        command = ["/bin/sh", str(SCRIPTS / "redis-live.sh")]
+        return subprocess.run(command, env=self.node_env(server), capture_output=True, text=True, timeout=30)
 
     def log(self, server: RedisServer) -> str:
         return (server.workdir / "redis.log").read_text(errors="replace")
