@@ -65,14 +65,14 @@ lint: venv test-packages $(ACTIONLINT) $(KINDCHECK)
 	$(BIN)/lint-imports
 	shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS)
 	$(ACTIONLINT) .github/workflows/*.yml
-	$(KINDCHECK) e2e/kind.yaml
+	$(KINDCHECK) e2e/kind/kind.yaml
 
 # actionlint, built once from its pinned release (go install) into the cache; it runs shellcheck on the
 # workflows' run: blocks too.
 $(ACTIONLINT):
 	bash e2e/cluster/build.sh actionlint
 
-# kind's config types, to check e2e/kind.yaml (kind itself cannot run on these machines: docs/cluster.md).
+# kind's config types, to check e2e/kind/kind.yaml (kind itself cannot run on these machines: docs/cluster.md).
 $(KINDCHECK):
 	bash e2e/cluster/build.sh kindcheck
 

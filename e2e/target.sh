@@ -5,8 +5,10 @@
 #   CLUSTER=local    (default) the cluster e2e/cluster.sh builds on this machine (Linux, root), with a
 #                    container registry of its own (CNCF distribution, on the node's address): images are
 #                    pushed there and pulled by the node, as on any real cluster
-#   CLUSTER=kind     a kind cluster (kind create cluster --config e2e/kind.yaml); images built with docker or
-#                    podman from the same Dockerfiles and loaded with `kind load`
+#   CLUSTER=kind     a kind cluster (kind create cluster --config e2e/kind/kind.yaml), kind built from its pinned
+#                    release; images loaded with `kind load`. With docker: kind's own node image, and the images
+#                    built from the Dockerfiles. With podman only (these machines): kind's podman provider, a node
+#                    image built here (e2e/kind/node-image.sh), and the images e2e/images/build.sh makes
 #   CLUSTER=current  the current kubectl context; images built with docker, podman or buildah and pushed to
 #                    IMAGE_REGISTRY, which the cluster's nodes must be able to pull from
 #
@@ -85,12 +87,46 @@ build_with() { # tool name
   esac
 }
 
+docker_works() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
+
+# kind_setup: kind on PATH (built from its pinned release into the cache unless installed), and, without a
+# working docker, kind's podman provider with limits podman can set here (a containers.conf of its own): a
+# container may not raise its limits above the machine's (no CAP_SYS_RESOURCE), and podman's default is higher.
+kind_setup() {
+  if ! command -v kind >/dev/null; then
+    bash "$HERE/cluster/build.sh" kind
+    export PATH="$CACHE/kind-$KIND_VERSION/bin:$PATH"
+  fi
+  docker_works && return
+  # podman, and the CNI plugin that gives its networks DNS (kind's nodes reach each other by name).
+  if ! command -v podman >/dev/null || [ ! -x /usr/lib/cni/dnsname ]; then
+    if ! command -v apt-get >/dev/null || [ "$(id -u)" != 0 ]; then
+      die "kind needs docker, or podman and its dnsname plugin (golang-github-containernetworking-plugin-dnsname)"
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman golang-github-containernetworking-plugin-dnsname >/dev/null
+    # A network kind made before the plugin was there has no DNS: kind makes it again.
+    if podman network inspect kind --format '{{.DNSEnabled}}' 2>/dev/null | grep -qx false; then podman network rm kind; fi
+  fi
+  export KIND_EXPERIMENTAL_PROVIDER=podman CONTAINERS_CONF=$CACHE/kind-containers.conf
+  # kind mounts the host's /lib/modules into each node; a machine without one (a container) gets an empty one.
+  [ -d /lib/modules ] || mkdir -p /lib/modules
+  # nofile: the machine's own hard limit. nproc: 1000 (the machine's own hard limit is refused here as well;
+  # the limit binds no process of root's, and a node's processes are root's). runc: crun fails on this host's
+  # hybrid cgroups.
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=1000:1000"]\n[engine]\nruntime = "runc"\n' \
+    "$(ulimit -Hn)" "$(ulimit -Hn)" > "$CONTAINERS_CONF"
+}
+
 cmd_up() {
   case $CLUSTER in
     local) bash "$HERE/cluster.sh" up >/dev/null; bash "$HERE/cluster.sh" registry ;;
-    kind) command -v kind >/dev/null || die "kind is not installed (https://kind.sigs.k8s.io)"
+    kind) kind_setup
+      local image=()
+      if [ -n "${KIND_NODE_IMAGE:-}" ]; then image=(--image "$KIND_NODE_IMAGE")
+      elif ! docker_works; then image=(--image "$(bash "$HERE/kind/node-image.sh")"); fi
       kind get clusters 2>/dev/null | grep -qx "$KIND_NAME" \
-        || kind create cluster --name "$KIND_NAME" --config "$HERE/kind.yaml" --wait 120s ;;
+        || kind create cluster --name "$KIND_NAME" --config "$HERE/kind/kind.yaml" "${image[@]}" --wait 180s ;;
     current) kubectl config current-context >/dev/null || die "no current kubectl context"; registry >/dev/null ;;
   esac
 }
@@ -99,32 +135,52 @@ cmd_images() {
   [ $# -gt 0 ] || set -- runtime operator redis
   case $CLUSTER in
     local) bash "$HERE/images/build.sh" --push "$(registry)" "$@" ;;
-    *) local tool name
-      tool=$(builder)
-      # The own server is built FROM the runtime image: build that first.
-      for name in "$@"; do [ "$name" = runtime ] && build_with "$tool" runtime; done
-      for name in "$@"; do [ "$name" = runtime ] || build_with "$tool" "$name"; done ;;
+    kind) kind_setup
+      if docker_works; then build_all docker "$@"; return; fi
+      # podman only: the images e2e/images/build.sh makes (the Dockerfiles' bases cannot be pulled here).
+      bash "$HERE/images/build.sh" "$@"
+      local name archive
+      for name in "$@"; do
+        case $name in
+          redis) archive=$CACHE/images/redis-7.0.tar ;;
+          own-server) archive=$CACHE/images/own-server-time-$VERSION.tar ;;
+          *) archive=$CACHE/images/$name-$VERSION.tar ;;
+        esac
+        kind load image-archive "$archive" --name "$KIND_NAME"
+      done ;;
+    *) build_all "$(builder)" "$@" ;;
   esac
 }
 
+build_all() { # tool name...
+  local tool=$1 name
+  shift
+  # The own server is built FROM the runtime image: build that first.
+  for name in "$@"; do [ "$name" = runtime ] && build_with "$tool" runtime; done
+  for name in "$@"; do [ "$name" = runtime ] || build_with "$tool" "$name"; done
+}
+
 cmd_env() {
-  local kubeconfig path=$PATH
+  local kubeconfig path=$PATH extra=""
   case $CLUSTER in
     local) kubeconfig=${MCP_FLEET_CLUSTER_STATE:-/var/lib/mcp-fleet-cluster}/admin.kubeconfig
       path="$CACHE/k8s-$K8S_VERSION/bin:$CACHE/helm-$HELM_VERSION/bin:\$PATH" ;;
-    kind) kubeconfig=$CACHE/kind-$KIND_NAME.kubeconfig
+    kind) kind_setup
+      kubeconfig=$CACHE/kind-$KIND_NAME.kubeconfig
       kind get kubeconfig --name "$KIND_NAME" > "$kubeconfig"
-      path="$CACHE/helm-$HELM_VERSION/bin:\$PATH" ;;
+      path="$CACHE/k8s-$K8S_VERSION/bin:$CACHE/kind-$KIND_VERSION/bin:$CACHE/helm-$HELM_VERSION/bin:\$PATH"
+      # (kind's podman provider, for `kind load` and `kind get` in the shell this is evaluated in)
+      [ -z "${KIND_EXPERIMENTAL_PROVIDER:-}" ] || extra=" KIND_EXPERIMENTAL_PROVIDER=podman CONTAINERS_CONF=$CONTAINERS_CONF" ;;
     current) kubeconfig=${KUBECONFIG:-$HOME/.kube/config}
       path="$CACHE/helm-$HELM_VERSION/bin:\$PATH" ;;
   esac
-  echo "export KUBECONFIG=$kubeconfig PATH=$path MCP_FLEET_CLUSTER=$CLUSTER MCP_FLEET_IMAGE_REGISTRY=$(registry)"
+  echo "export KUBECONFIG=$kubeconfig PATH=$path MCP_FLEET_CLUSTER=$CLUSTER MCP_FLEET_IMAGE_REGISTRY=$(registry)$extra"
 }
 
 cmd_down() {
   case $CLUSTER in
     local) bash "$HERE/cluster.sh" down ;;
-    kind) kind delete cluster --name "$KIND_NAME" ;;
+    kind) kind_setup; kind delete cluster --name "$KIND_NAME" ;;
     current) : ;;  # the user's cluster stays; the suite removes its namespaces
   esac
 }

@@ -15,6 +15,7 @@ HELM_BIN=$CACHE/helm-$HELM_VERSION/bin
 ACTIONLINT_BIN=$CACHE/actionlint-$ACTIONLINT_VERSION/bin
 REGISTRY_BIN=$CACHE/registry-$REGISTRY_VERSION/bin
 KIND_BIN=$CACHE/kind-$KIND_VERSION/bin
+CRICTL_BIN=$CACHE/crictl-$CRICTL_VERSION/bin
 TRAEFIK_BIN=$CACHE/traefik-$TRAEFIK_VERSION/bin
 GATEWAY_API_DIR=$CACHE/gateway-api-$GATEWAY_API_VERSION
 KINDCHECK_KEY=$(sha256sum < "$here/kindcheck/main.go" | cut -c1-12)
@@ -22,7 +23,7 @@ KINDCHECK_BIN=$CACHE/kindcheck-$KIND_VERSION-$KINDCHECK_KEY/bin
 # The provisioner is our main.go on the pinned library: keyed by both (the directory names the version).
 PROVISIONER_KEY=$(sha256sum < "$here/provisioner/main.go" | cut -c1-12)
 PROVISIONER_BIN=$CACHE/provisioner-$PROVISIONER_LIB_VERSION-$PROVISIONER_KEY/bin
-mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN" "$PROVISIONER_BIN" "$ACTIONLINT_BIN" "$REGISTRY_BIN" "$KIND_BIN" "$KINDCHECK_BIN" \
+mkdir -p "$K8S_BIN" "$ETCD_BIN" "$COREDNS_BIN" "$HELM_BIN" "$PROVISIONER_BIN" "$ACTIONLINT_BIN" "$REGISTRY_BIN" "$KIND_BIN" "$CRICTL_BIN" "$KINDCHECK_BIN" \
   "$TRAEFIK_BIN" "$GATEWAY_API_DIR"
 log() { echo "[build $(date +%H:%M:%S)] $*" >&2; }
 
@@ -32,46 +33,56 @@ staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-g
   kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
   mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
 
-build_k8s() {
-  local need=()
-  for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet; do
-    [ -x "$K8S_BIN/$c" ] || need+=("$c")
-  done
-  [ ${#need[@]} -gt 0 ] || { log "kubernetes $K8S_VERSION: cached"; return; }
-  local mod=$CACHE/k8s-$K8S_VERSION/src
-  mkdir -p "$mod"
+# k8s_module DIR COMMAND...: a wrapper module in DIR requiring k8s.io/kubernetes (its staging modules pinned to
+# the matching v0.x), with a tools.go that imports the commands, resolved once.
+k8s_module() {
+  local mod=$1; shift
   local minor=${K8S_VERSION#v1.}
+  mkdir -p "$mod"
   {
     echo "module mcpfleet.local/k8sbuild"
     echo "go 1.24"
     echo "require k8s.io/kubernetes $K8S_VERSION"
     for s in "${staging[@]}"; do echo "replace k8s.io/$s => k8s.io/$s v0.$minor"; done
   } > "$mod/go.mod"
-  cat > "$mod/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-GO
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'
+  } > "$mod/tools.go"
   cd "$mod"
   [ -f go.sum ] || { log "resolving k8s.io/kubernetes $K8S_VERSION"; go mod tidy -e >/dev/null 2>&1 || true; go mod download k8s.io/kubernetes; go mod tidy; }
+}
+
+# k8s_build COMMAND...: the commands into K8S_BIN, in the current wrapper module.
+k8s_build() {
+  local minor=${K8S_VERSION#v1.}
   local pkg=k8s.io/component-base/version
   local ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean -X $pkg.buildDate=2026-01-01T00:00:00Z"
   ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  for c in "${need[@]}"; do
+  for c in "$@"; do
     log "building $c $K8S_VERSION"
     local cgo=0; [ "$c" = kubelet ] && cgo=1
     CGO_ENABLED=$cgo go build -tags selinux,notest -ldflags "$ldflags" -o "$K8S_BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c"
     mv "$K8S_BIN/$c.tmp" "$K8S_BIN/$c"
   done
+}
+
+build_k8s() {
+  local need=()
+  for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet; do
+    [ -x "$K8S_BIN/$c" ] || need+=("$c")
+  done
+  [ ${#need[@]} -gt 0 ] || { log "kubernetes $K8S_VERSION: cached"; return; }
+  k8s_module "$CACHE/k8s-$K8S_VERSION/src" kube-apiserver kube-controller-manager kube-proxy kube-scheduler kubectl kubelet
+  k8s_build "${need[@]}"
+}
+
+# kubeadm, for kind's node image (e2e/kind/node-image.sh): a module of its own, so the cluster's is unchanged.
+build_kubeadm() {
+  [ -x "$K8S_BIN/kubeadm" ] && { log "kubeadm $K8S_VERSION: cached"; return; }
+  k8s_module "$CACHE/k8s-$K8S_VERSION/kubeadm-src" kubeadm
+  k8s_build kubeadm
 }
 
 build_etcd() {
@@ -222,6 +233,8 @@ case $what in
   provisioner) build_provisioner ;;
   registry) go_install registry "$REGISTRY_BIN" "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION" ;;
   kind) go_install kind "$KIND_BIN" "sigs.k8s.io/kind@$KIND_VERSION" ;;
+  kubeadm) build_kubeadm ;;
+  crictl) go_install crictl "$CRICTL_BIN" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" ;;
   kindcheck) build_kindcheck ;;
   traefik) build_traefik ;;
   gateway-api) fetch_gateway_api ;;
@@ -233,5 +246,5 @@ case $what in
     go_install coredns "$COREDNS_BIN" "github.com/coredns/coredns@$COREDNS_VERSION"
     go_install helm "$HELM_BIN" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
     build_k8s ;;
-  *) echo "usage: $0 [all|k8s|etcd|coredns|helm|provisioner|registry|kind|kindcheck|actionlint|traefik|gateway-api]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|coredns|helm|provisioner|registry|kind|kubeadm|crictl|kindcheck|actionlint|traefik|gateway-api]" >&2; exit 2 ;;
 esac

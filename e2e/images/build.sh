@@ -4,7 +4,7 @@
 # Redis image from Debian's redis-server. Saves each as a docker-archive under the cache and, given
 # --load, imports them into the local cluster's node.
 #
-#   e2e/images/build.sh [--load | --push REGISTRY] [base|redis|runtime|operator|own-server|oidc-provider ...]
+#   e2e/images/build.sh [--load | --push REGISTRY] [base|redis|runtime|operator|own-server|oidc-provider|kind-rootfs ...]
 #
 # --push REGISTRY copies each image to REGISTRY/mcp-fleet/NAME:TAG (skopeo, plain HTTP allowed), where a
 # cluster pulls it from; --load imports it into the local cluster's node directly.
@@ -84,6 +84,15 @@ build_base() {
   rootfs_image "$BASE_REF" "$OUT/python-base-$SUITE.tar" python3 python3-venv ca-certificates
 }
 
+# kind's node base (e2e/kind/node-image.sh): the packages of kind's images/base/Dockerfile that Debian bookworm
+# has, and Debian's containerd, runc and CNI plugins where kind builds those from their git repositories.
+KIND_ROOTFS_REF=localhost/mcp-fleet/kind-rootfs:$SUITE
+build_kind_rootfs() {
+  rootfs_image "$KIND_ROOTFS_REF" "$OUT/kind-rootfs-$SUITE.tar" systemd systemd-sysv dbus conntrack iptables nftables \
+    iproute2 ethtool util-linux mount kmod libseccomp2 pigz e2fsprogs bash ca-certificates curl jq procps \
+    containerd runc containernetworking-plugins
+}
+
 build_redis() {
   local archive=$OUT/redis-7.0.tar
   rootfs_image localhost/mcp-fleet/redis-rootfs:$SUITE "$OUT/redis-rootfs-$SUITE.tar" redis-server ca-certificates
@@ -132,6 +141,7 @@ refs=()
 for target in "${targets[@]}"; do
   case $target in
     base) build_base; continue ;;
+    kind-rootfs) build_kind_rootfs; continue ;;
     redis) build_redis; refs+=("$REDIS_REF") ;;
     runtime) build_base; build_from_dockerfile "$RUNTIME_REF" images/runtime.Dockerfile "$OUT/runtime-$VERSION.tar"
       refs+=("$RUNTIME_REF") ;;
