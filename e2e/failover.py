@@ -12,6 +12,7 @@ Sentinels' and data pods' logs, `INFO replication` of each data pod.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections import Counter
@@ -58,13 +59,24 @@ def update_crds(kube: Cluster) -> None:
 
 
 def sigkill_skip_reason() -> str | None:
-    """Why the node-level kill cannot run here, or None: it needs the node's containerd, which only the local
-    cluster (e2e/cluster.sh, on this machine) puts in reach."""
+    """Why the node-level kill cannot run here, or None: it needs the node's containerd, which the local cluster
+    (e2e/cluster.sh, on this machine) and kind (in its node containers) put in reach."""
+    if target.CLUSTER == "kind":
+        return None
     if target.CLUSTER != "local":
-        return f"CLUSTER={target.CLUSTER}: the node's container runtime is not on this machine (local cluster only)"
+        return f"CLUSTER={target.CLUSTER}: the node's container runtime is not on this machine (local or kind only)"
     if not CTRD_SOCK.exists():
         return f"no containerd socket at {CTRD_SOCK} (is this the local cluster, and is this run as root?)"
     return None
+
+
+def node_ctr(node: str) -> list[str]:
+    """The command line of `ctr` talking to `node`'s containerd: the local cluster's on this machine, or inside
+    the kind node's container (kind's podman provider, or docker)."""
+    if target.CLUSTER == "kind":
+        engine = "podman" if os.environ.get("KIND_EXPERIMENTAL_PROVIDER") == "podman" else "docker"
+        return [engine, "exec", node, "ctr"]
+    return ["ctr", "--address", str(CTRD_SOCK)]
 
 
 @dataclass
@@ -281,7 +293,7 @@ class Failover:
         elif way == "force":
             self.k("delete", "pod", primary, "--grace-period=0", "--force", "--wait=false")
         elif way == "sigkill":
-            self.cri_kill(str(container["containerID"]))
+            self.cri_kill(str(pod["spec"]["nodeName"]), str(container["containerID"]))
         else:
             raise ValueError(way)
 
@@ -303,12 +315,12 @@ class Failover:
     def exists(self, pod: str) -> bool:
         return bool(self.k("get", "pod", pod, "--ignore-not-found", "-o", "name", check=False).strip())
 
-    def cri_kill(self, container_id: str) -> None:
-        """SIGKILL to the container's task through the node's containerd (as the kernel's OOM killer or a crash
+    def cri_kill(self, node: str, container_id: str) -> None:
+        """SIGKILL to the container's task through its node's containerd (as the kernel's OOM killer or a crash
         would end it: no shutdown, no pre-stop)."""
         runtime, _, cid = container_id.partition("://")
         assert runtime == "containerd", f"not a containerd container: {container_id}"
-        command = ["ctr", "--address", str(CTRD_SOCK), "--namespace", "k8s.io", "tasks", "kill", "-s", "SIGKILL", cid]
+        command = [*node_ctr(node), "--namespace", "k8s.io", "tasks", "kill", "-s", "SIGKILL", cid]
         done = subprocess.run(command, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, f"{' '.join(command)}: {done.stderr}"
 

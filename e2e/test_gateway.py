@@ -6,6 +6,7 @@ put back when deleted."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from e2e import target
 from e2e.fleet import condition, host_operator, mcps, wait_for, wait_ready
 from e2e.kube import Cluster
 
@@ -34,11 +36,50 @@ EXPOSE = (
 
 
 @pytest.fixture(scope="module")
-def gateway(kube: Cluster) -> str:
-    """Traefik and the Gateway installed (built and cached the first time); the gateway's IP:port."""
+def gateway(kube: Cluster) -> Iterator[str]:
+    """Traefik and the Gateway installed (built and cached the first time); the address this machine reaches it
+    at: its Service's IP:port on the local cluster (kube-proxy runs on this machine), else a port-forward to
+    that Service (a TCP tunnel: the Host header goes through unchanged)."""
     subprocess.run(["bash", str(INSTALL)], env=kube.env, check=True, timeout=1800)
     done = subprocess.run(["bash", str(INSTALL), "address"], env=kube.env, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
+    address = done.stdout.strip()
+    if target.HOST_REACHES_PODS:
+        yield address
+        return
+    local = free_port()
+    forward = subprocess.Popen(
+        [
+            "kubectl",
+            "port-forward",
+            "-n",
+            "mcp-fleet-gateway",
+            "service/traefik",
+            f"{local}:{address.rsplit(':', 1)[1]}",
+        ],
+        env=kube.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("the port-forward to the gateway", lambda: reachable("127.0.0.1", local), 30)
+        yield f"127.0.0.1:{local}"
+    finally:
+        forward.terminate()
+        forward.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +89,8 @@ def operator(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 async def add_through(address: str, host: str, mode: str) -> object:
-    async with httpx2.AsyncClient(headers={"Host": host}, timeout=30) as http:
+    # (trust_env off: straight to the gateway, never through a proxy this machine's environment names)
+    async with httpx2.AsyncClient(headers={"Host": host}, timeout=30, trust_env=False) as http:
         transport = streamable_http_client(f"http://{address}/mcp", http_client=http)
         async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
             result = await client.call_tool("add", {"a": 2, "b": 3})
@@ -90,12 +132,16 @@ def test_a_server_exposed_through_the_gateway_answers_mcp(
     headers = {"Host": "other.e2e.test", "Accept": "application/json, text/event-stream"}
 
     def refused() -> int | None:
-        status = httpx2.post(f"http://{gateway}/mcp", json=body, headers=headers, timeout=10).status_code
+        status = httpx2.post(
+            f"http://{gateway}/mcp", json=body, headers=headers, timeout=10, trust_env=False
+        ).status_code
         return status if status != 404 else None  # 404: Traefik has not taken the new route yet
 
     assert wait_for("the route by hand", refused, 60) == 421
     # No route at all for a hostname: the gateway's own 404.
-    unknown = httpx2.post(f"http://{gateway}/mcp", json=body, headers={**headers, "Host": "nope.e2e.test"}, timeout=10)
+    unknown = httpx2.post(
+        f"http://{gateway}/mcp", json=body, headers={**headers, "Host": "nope.e2e.test"}, timeout=10, trust_env=False
+    )
     assert unknown.status_code == 404
 
     # The HTTPRoute is the McpServer's: deleted, it comes back and serves again.

@@ -16,7 +16,8 @@ E2E=$(cd "$HERE/.." && pwd)
 # shellcheck source=SCRIPTDIR/../cluster/versions.env
 source "$E2E/cluster/versions.env"
 CACHE=${MCP_FLEET_CACHE:-$HOME/.cache/mcp-fleet}
-CLUSTER=${CLUSTER:-local}
+CLUSTER=${CLUSTER:-${MCP_FLEET_CLUSTER:-local}}  # (the suite passes the cluster it runs on)
+export CLUSTER
 NS=mcp-fleet-gateway
 PORT=8000
 log() { echo "[gateway $(date +%H:%M:%S)] $*" >&2; }
