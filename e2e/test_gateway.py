@@ -22,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from e2e import target
 from e2e.fleet import condition, host_operator, mcps, wait_for, wait_ready
 from e2e.kube import Cluster
+from tests.support.procs import free_port
 
 INSTALL = Path(__file__).parent / "gateway" / "install.sh"
 HOST = "mcp.e2e.test"
@@ -66,12 +67,6 @@ def gateway(kube: Cluster) -> Iterator[str]:
     finally:
         forward.terminate()
         forward.wait(10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def reachable(host: str, port: int) -> bool:
