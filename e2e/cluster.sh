@@ -223,8 +223,35 @@ server = "http://$REGISTRY_ADDR"
   capabilities = ["pull", "resolve"]
   skip_verify = true
 EOF
+  pin_netns_dir
   start containerd containerd --config "$STATE/containerd/config.toml"
   wait_for containerd 30 ctr version
+}
+
+# The pods' network namespaces are files under /run/netns, each a mount. `ip netns` and podman make that directory
+# a shared mount of its own on first use; one that does it while pods run (podman on this machine, for kind) mounts
+# it over them, and they can then never be deleted (EBUSY). Making it first, before containerd, leaves them nothing
+# to do.
+pin_netns_dir() {
+  mkdir -p /run/netns
+  if ! mountpoint -q /run/netns; then mount --bind /run/netns /run/netns; fi
+  mount --make-shared /run/netns
+}
+
+# `ip netns delete` for every pod namespace; one still there is under a mount of /run/netns over itself that came
+# after it (a cluster started before pin_netns_dir): take that off and delete what it hid.
+delete_pod_netns() {
+  local ns tries
+  for tries in 1 2 3; do
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-' || true); do
+      ip netns delete "$ns" 2>/dev/null || true
+    done
+    ip netns list 2>/dev/null | grep -q '^cni-' || return 0
+    mountpoint -q /run/netns || break
+    log "pod network namespaces under a later mount of /run/netns ($tries): unmounting it"
+    umount -l /run/netns || break
+  done
+  log "network namespaces left: $(ip netns list 2>/dev/null | grep '^cni-' | tr '\n' ' ')"
 }
 
 import_images() {
@@ -414,7 +441,7 @@ cmd_down() {
   grep " $STATE" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-' || true); do ip netns delete "$ns" || true; done
+  delete_pod_netns
   # Interfaces, and the iptables rules of kube-proxy, the kubelet and the CNI plugins.
   for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^($CNI_BRIDGE|$HOST_BRIDGE)$" || true); do
     ip link delete "$link" 2>/dev/null || true
