@@ -45,6 +45,7 @@ class Load:
         self.url = url
         self.statuses: Counter[str] = Counter()
         self.failures: list[float] = []  # when a request did not succeed (503 or any other failure)
+        self.timeline: list[tuple[str, str]] = []  # (UTC time, what) of each failure, to read beside the Events
         self.next_id = 0
 
     def post(self, body: dict[str, Any], headers: dict[str, str]) -> httpx2.Response | None:
@@ -54,19 +55,23 @@ class Load:
             with httpx2.Client(timeout=30) as http:  # a new connection per request
                 response = http.post(self.url, json=body, headers={**HEADERS, **headers})
         except httpx2.HTTPError as error:
-            self.statuses[type(error).__name__] += 1
-            self.failures.append(time.monotonic())
+            self.failed(type(error).__name__)
             return None
         if response.status_code == 404 and not body_of(response):
             # Not the runtime's answer (it always says why in JSON-RPC): an address with no Service behind it,
             # which on the local cluster reaches the machine's egress proxy. A failure to reach, like a refusal.
-            self.statuses["404 from no server"] += 1
-            self.failures.append(time.monotonic())
+            self.failed("404 from no server")
             return None
-        self.statuses[str(response.status_code)] += 1
         if response.status_code != 200:
-            self.failures.append(time.monotonic())
+            self.failed(str(response.status_code))
+        else:
+            self.statuses["200"] += 1
         return response
+
+    def failed(self, what: str) -> None:
+        self.statuses[what] += 1
+        self.failures.append(time.monotonic())
+        self.timeline.append((time.strftime("%H:%M:%S", time.gmtime()), what))
 
     def until_ok(self, body: dict[str, Any], headers: dict[str, str], deadline: float) -> httpx2.Response | None:
         """The request, retried after a 503's Retry-After (at most 2 s here) until it succeeds or time is up."""
@@ -156,6 +161,7 @@ def load(url: str, seconds: float) -> dict[str, Any]:
         "statuses": dict(run.statuses),
         "failed_requests": len(run.failures),
         "first_to_last_failure_seconds": round(span, 2),
+        "failures": [f"{when} {what}" for when, what in run.timeline[:60]],
         "seconds": round(time.monotonic() - started, 1),
     }
 

@@ -50,6 +50,10 @@ def ha(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         errors = [line for line in logs.splitlines() if '"level": "error"' in line]
         print(f"server logs in {kept}: {len(errors)} error lines", *errors[:5], sep="\n")
         print(redis_story(kube, namespace))
+        # When pods were taken out of their Service or stopped, to read beside a load report's failure times.
+        columns = "custom-columns=AT:.lastTimestamp,N:.count,OBJ:.involvedObject.name,R:.reason,MESSAGE:.message"
+        events = kube.run("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", "-o", columns, check=False)
+        print(*[e for e in events.splitlines() if " Unhealthy " in e or " Killing " in e][-80:], sep="\n")
         kube.run("delete", "namespace", namespace, "--wait=true", "--timeout=180s", check=False, timeout=240)
         kube.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", check=False)
 
