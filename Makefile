@@ -143,12 +143,13 @@ demo-down:
 
 # The e2e suite needs only what `e2e/target.sh env` exports: a KUBECONFIG, where the images are, kubectl and
 # helm on PATH. With CLUSTER=local the cluster is taken down afterwards (and the last test checks that
-# nothing of it is left); other clusters stay as they were.
+# nothing of it is left); other clusters stay as they were. E2E_ARGS: more pytest arguments (e.g. --deselect).
+E2E_ARGS ?=
 e2e: venv $(HELM)
 	$(TARGET) up
 	$(TARGET) images runtime operator redis own-server oidc-provider
 	eval "$$($(TARGET) env)" && MCP_FLEET_E2E_TEARDOWN=$$([ "$(CLUSTER)" = local ] && echo 1) \
-	  $(BIN)/pytest -q -p no:cacheprovider e2e; status=$$?; \
+	  $(BIN)/pytest -q -p no:cacheprovider $(E2E_ARGS) e2e; status=$$?; \
 	  if [ "$(CLUSTER)" = local ]; then $(TARGET) down >/dev/null 2>&1; fi; exit $$status
 
 clean:

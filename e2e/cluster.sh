@@ -2,6 +2,7 @@
 # A real single-node Kubernetes cluster on this machine, built from pinned upstream releases (no Docker).
 #
 #   e2e/cluster.sh up                 build what is missing (cached), start the cluster, print `export ...`
+#   e2e/cluster.sh build              only build what is missing (packages, binaries, the cluster's images)
 #   e2e/cluster.sh registry           start the cluster's container registry at 10.250.0.1:5000
 #   e2e/cluster.sh down               stop everything it started and remove the cluster's state
 #   e2e/cluster.sh status             what runs
@@ -404,6 +405,14 @@ print_env() {
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$K8S_BIN:$HELM_BIN:\$PATH"
 }
 
+cmd_build() {
+  require_root
+  install_packages
+  "$HERE/cluster/build.sh" all
+  "$HERE/cluster/build.sh" registry
+  "$HERE/cluster/images.sh" >/dev/null
+}
+
 cmd_up() {
   require_root
   local started=$SECONDS
@@ -475,10 +484,11 @@ cmd_status() {
 
 case ${1:-} in
   up) cmd_up ;;
+  build) cmd_build ;;
   registry) cmd_registry ;;
   down) cmd_down ;;
   status) cmd_status ;;
   load-image) require_root; [ $# -eq 2 ] || die "usage: $0 load-image ARCHIVE"; load_image "$2"; log "imported $2" ;;
   env) print_env ;;
-  *) echo "usage: $0 up|registry|down|status|load-image ARCHIVE|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|build|registry|down|status|load-image ARCHIVE|env" >&2; exit 2 ;;
 esac

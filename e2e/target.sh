@@ -12,7 +12,7 @@
 #   CLUSTER=current  the current kubectl context; images built with docker, podman or buildah and pushed to
 #                    IMAGE_REGISTRY, which the cluster's nodes must be able to pull from
 #
-#   e2e/target.sh up | images NAME... | env | down
+#   e2e/target.sh up | images NAME... | build [NAME...] | env | down
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -160,6 +160,22 @@ build_all() { # tool name...
   for name in "$@"; do [ "$name" = runtime ] || build_with "$tool" "$name"; done
 }
 
+# Everything `up` and `images` need, built into the cache, nothing started: .ci/run builds a cold machine's
+# parts this way beside the unit tests.
+cmd_build() {
+  [ $# -gt 0 ] || set -- runtime operator redis own-server oidc-provider
+  case $CLUSTER in
+    local) bash "$HERE/cluster.sh" build ;;
+    kind) kind_setup
+      if docker_works; then return; fi
+      [ -n "${KIND_NODE_IMAGE:-}" ] || bash "$HERE/kind/node-image.sh" >/dev/null ;;
+  esac
+  bash "$HERE/cluster/build.sh" traefik
+  bash "$HERE/cluster/build.sh" gateway-api
+  bash "$HERE/cluster/images.sh" traefik >/dev/null
+  bash "$HERE/images/build.sh" "$@"
+}
+
 cmd_env() {
   local kubeconfig path=$PATH extra=""
   case $CLUSTER in
@@ -188,8 +204,9 @@ cmd_down() {
 case ${1:-} in
   up) cmd_up ;;
   images) shift; cmd_images "$@" ;;
+  build) shift; cmd_build "$@" ;;
   env) cmd_env ;;
   down) cmd_down ;;
   ref) image_ref "$2" ;;
-  *) echo "usage: CLUSTER=local|kind|current $0 up|images NAME...|env|down|ref NAME" >&2; exit 2 ;;
+  *) echo "usage: CLUSTER=local|kind|current $0 up|images NAME...|build [NAME...]|env|down|ref NAME" >&2; exit 2 ;;
 esac
