@@ -55,7 +55,7 @@ class Load:
             with httpx2.Client(timeout=30) as http:  # a new connection per request
                 response = http.post(self.url, json=body, headers={**HEADERS, **headers})
         except httpx2.HTTPError as error:
-            self.failed(type(error).__name__)
+            self.failed(type(error).__name__, str(error))
             return None
         if response.status_code == 404 and not body_of(response):
             # Not the runtime's answer (it always says why in JSON-RPC): an address with no Service behind it,
@@ -68,10 +68,11 @@ class Load:
             self.statuses["200"] += 1
         return response
 
-    def failed(self, what: str) -> None:
+    def failed(self, what: str, detail: str = "") -> None:
         self.statuses[what] += 1
         self.failures.append(time.monotonic())
-        self.timeline.append((time.strftime("%H:%M:%S", time.gmtime()), what))
+        # (a transport error's own words: a refused connection, a name not resolved, a timeout)
+        self.timeline.append((time.strftime("%H:%M:%S", time.gmtime()), f"{what} {detail}"[:160].strip()))
 
     def until_ok(self, body: dict[str, Any], headers: dict[str, str], deadline: float) -> httpx2.Response | None:
         """The request, retried after a 503's Retry-After (at most 2 s here) until it succeeds or time is up."""
