@@ -18,10 +18,14 @@ from e2e.fleet import (
 from e2e.kube import Cluster
 
 
-def start(kube: Cluster, kubeconfig: Path, log: Path, priority: int, port: int) -> subprocess.Popen[bytes]:
+def start(
+    kube: Cluster, kubeconfig: Path, log: Path, peering: str, priority: int, port: int
+) -> subprocess.Popen[bytes]:
     return start_host_operator(
         kube,
         log,
+        "--peering",
+        peering,
         "--priority",
         str(priority),
         "--liveness",
@@ -41,13 +45,16 @@ def paused(log: Path) -> bool:
 
 def test_standby_takes_over(kube: Cluster, namespace: str, tmp_path: Path) -> None:
     install_crds(kube)
+    # A peering of the test's own (deleted at the end): the chart's default name stays free for a release that
+    # is installed in this cluster later (`make demo` after `make e2e` on a cluster that stays).
+    peering = f"e2e-{namespace}"
     kube.run(
-        "apply", "-f", "-", input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: mcp-fleet}\n"
+        "apply", "-f", "-", input=f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {{name: {peering}}}\n"
     )
     kubeconfig = operator_kubeconfig(kube, tmp_path / "kubeconfig")
     high_log, low_log = tmp_path / "high.log", tmp_path / "low.log"
-    high = start(kube, kubeconfig, high_log, 200, 18090)
-    low = start(kube, kubeconfig, low_log, 100, 18091)
+    high = start(kube, kubeconfig, high_log, peering, 200, 18090)
+    low = start(kube, kubeconfig, low_log, peering, 100, 18091)
     try:
         # Both start paused; the one with the higher priority resumes, the other ends paused.
         wait_for("the active replica to resume", lambda: "Resuming operations" in high_log.read_text(), 60)
@@ -69,4 +76,5 @@ def test_standby_takes_over(kube: Cluster, namespace: str, tmp_path: Path) -> No
             if process.poll() is None:
                 process.terminate()
                 process.wait(20)
+        kube.run("delete", "clusterkopfpeering", peering, "--ignore-not-found")
     assert rbac_refusals(high_log.read_text() + low_log.read_text()) == []
