@@ -7,6 +7,7 @@ Run after `e2e/cluster.sh up` and the images are loaded (the Makefile does both)
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -51,9 +52,10 @@ def main() -> int:
         return 1
 
     say("done; the cluster keeps running. Try it from this machine:")
+    cluster = os.environ.get("MCP_FLEET_CLUSTER", "local")
     print(
         f"""
-  eval "$(bash e2e/cluster.sh env)"     # KUBECONFIG, and kubectl and helm on PATH
+  eval "$(CLUSTER={cluster} bash e2e/target.sh env)"     # KUBECONFIG, and kubectl and helm on PATH
   kubectl get mcps -n {NAMESPACE}
   kubectl port-forward -n {NAMESPACE} service/demo-redis 8000:80 &
   .venv/bin/python -c 'import asyncio; from mcp import Client
@@ -62,7 +64,7 @@ async def main():
         print((await c.call_tool("whoami", {{}})).structured_content)
 asyncio.run(main())'
 
-  make demo-down    # stop the cluster
+  make demo-down CLUSTER={cluster}    # stop the cluster
 """
     )
     return 0
