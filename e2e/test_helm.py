@@ -198,7 +198,14 @@ def test_install_examples_upgrade_uninstall(kube: Cluster, namespace: str, relea
     helm_install(kube, release, RELEASE_NAMESPACE, upgraded, tmp_path)
     deployment = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)
     assert deployment["metadata"]["generation"] > before
-    assert deployment["status"]["readyReplicas"] == 2 and deployment["status"]["updatedReplicas"] == 2
+
+    def rolled() -> bool:
+        # helm --wait returns once the new pods are ready; the old one may still be counted for a moment
+        # (CI saw readyReplicas 3 right after the upgrade).
+        status = kube.json("get", "deployment", FULLNAME, "-n", RELEASE_NAMESPACE)["status"]
+        return bool(status.get("readyReplicas") == 2 and status.get("updatedReplicas") == 2 and status["replicas"] == 2)
+
+    wait_for("the operator rolled to 2 new replicas", rolled, 120)
     assert "--log-format=json" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
     def server_image() -> str:
