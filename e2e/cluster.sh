@@ -416,8 +416,7 @@ cmd_build() {
 cmd_up() {
   require_root
   local started=$SECONDS
-  install_packages
-  "$HERE/cluster/build.sh" all
+  cmd_build
   mkdir -p "$STATE"
   make_pki
   setup_network

@@ -169,6 +169,7 @@ cmd_build() {
     kind) kind_setup
       if docker_works; then return; fi
       [ -n "${KIND_NODE_IMAGE:-}" ] || bash "$HERE/kind/node-image.sh" >/dev/null ;;
+    *) return ;;  # current: nothing of its own; its images are built as they are pushed (`images`)
   esac
   bash "$HERE/cluster/build.sh" traefik
   bash "$HERE/cluster/build.sh" gateway-api
