@@ -45,6 +45,16 @@ MODERN_ADD_CALL = json.dumps(
     },
     separators=(",", ":"),
 )
+# A call that reports progress once before its answer (the demo's `slow` with no wait): an SSE answer.
+PROGRESS_CALL = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"seconds": 0}, "_meta": {"progressToken": "p"}},
+    },
+    separators=(",", ":"),
+)
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

@@ -4,7 +4,8 @@
 
 Scenarios (each server one uvicorn worker, pinned to CPU 0; wrk pinned to CPU 1):
 - throughput: `tools/call add` at 1, 8 and 32 connections, handshake era (32 sessions, requests spread over
-  them) and 2026-07-28; calls/s, p50/p99, server and load-generator CPU.
+  them) and 2026-07-28; calls/s, p50/p99, server and load-generator CPU. `handshake-progress`: a handshake-era
+  call that reports progress once before it answers (so its answer is an SSE stream).
 - sessions: sessions opened per second (initialize + notifications/initialized), 8 connections.
 - memory: resident memory per idle handshake-era session, with and without a GET stream held open.
 
@@ -34,6 +35,7 @@ import httpx2
 from bench.harness import (
     ADD_CALL,
     MODERN_ADD_CALL,
+    PROGRESS_CALL,
     Server,
     add_comparison_arguments,
     baseline_env,
@@ -71,6 +73,11 @@ def throughput(server: Server, seconds: float, auth: dict[str, str] | None = Non
     eras = {
         "handshake": {
             "MCP_BODY": ADD_CALL,
+            "MCP_SESSIONS": ",".join(sessions),
+            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
+        },
+        "handshake-progress": {
+            "MCP_BODY": PROGRESS_CALL,
             "MCP_SESSIONS": ",".join(sessions),
             "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
         },
@@ -247,7 +254,34 @@ def summary(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | sessions opened | {rate:.0f}/s | | | {cpu:.2f} per session | |")
     for key, m in results["memory"].items():
         lines.append(f"| {key} | idle memory | {m['bytes_per_idle_session'] / 1024:.1f} KB/session | | | | |")
-    return "\n".join(lines)
+    return "\n".join(lines + ratios(results))
+
+
+def ratios(results: dict[str, Any], base: str = "plain-stock") -> list[str]:
+    """Each server's medians over the stock app's, cell by cell (the issue's measure)."""
+    stock = results["throughput"].get(base)
+    lines = ["", f"| server | scenario | x {base} |", "|---|---|---|"]
+    for name, passes in results["throughput"].items():
+        if name == base or not passes or not stock:
+            continue
+        for key in passes[0]:
+            if key in stock[0]:
+                ratio = median_of(passes, key, "calls_per_s") / median_of(stock, key, "calls_per_s")
+                lines.append(f"| {name} | {key} | {ratio:.2f}x |")
+    stock_sessions = results["sessions"].get(base)
+    for name, passes in results["sessions"].items():
+        if name != base and passes and stock_sessions:
+            rate = statistics.median(p["sessions_per_s"] for p in passes)
+            ratio = rate / statistics.median(p["sessions_per_s"] for p in stock_sessions)
+            lines.append(f"| {name} | sessions opened | {ratio:.2f}x |")
+    memory = results["memory"]
+    for key, m in memory.items():
+        server, _, rest = key.partition("/")
+        stock_key = f"{base}/{rest}"
+        if server != base and stock_key in memory:
+            ratio = m["bytes_per_idle_session"] / memory[stock_key]["bytes_per_idle_session"]
+            lines.append(f"| {server} | idle memory {rest} | {ratio:.2f}x |")
+    return lines if len(lines) > 3 else []
 
 
 if __name__ == "__main__":

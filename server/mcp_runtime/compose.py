@@ -22,6 +22,7 @@ from mcp_runtime.sdk import fastmcp_state
 from mcp_runtime.sdk.loading import LoadedApp
 from mcp_runtime.sdk.request_state import use_request_state_keys
 from mcp_runtime.sdk.tool_scopes import show_tools_by_scope
+from mcp_runtime.sdk.tracing import keep_tracing
 from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.expiry import Expiry
 from mcp_runtime.sessions.held_answers import HeldAnswers
@@ -49,6 +50,8 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
         use_request_state_keys(app.server, app.name, keys, settings.request_state_ttl_seconds)
     if app.holder is not None and fastmcp_state.install(app.holder, backend):
         logger.info("FastMCP session state kept by the %s session backend", backend.name)
+    if not keep_tracing(app.server, settings.tracing):
+        logger.info("no OpenTelemetry tracer configured: requests are served without spans (MCP_TRACING=on keeps them)")
     tokens = load_tokens(settings.auth_token_file) if settings.auth_token_file else None
     oauth = oauth_resource(settings)
     if oauth is not None:
@@ -72,6 +75,8 @@ def build_runtime(app: LoadedApp, settings: RuntimeSettings, path: str = "/mcp")
         retry_ms=settings.sse_retry_ms,
         stream_idle_close_seconds=settings.stream_idle_close_seconds or None,
         on_count=metrics.transports_live.set,
+        on_detached=metrics.streams_detached.inc,
+        close_get_stream=hub.close_get,
         held=held,
     )
     relay = Relay(events, hub, live, metrics, replica=settings.replica_name, held=held)

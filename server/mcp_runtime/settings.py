@@ -102,6 +102,19 @@ class RuntimeSettings(BaseSettings):
         description="The `retry:` interval (ms) sent with each POST stream's priming event (clients at 2025-11-25 "
         "and later) and before a stream is closed here: how soon the client comes back with Last-Event-ID.",
     )
+    tracing: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="OpenTelemetry spans around each request (the SDK's middleware): on, off, or auto (on when a "
+        "tracer provider is installed or OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT is set).",
+    )
+    json_window_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="A handshake-era call whose answer comes first is answered with JSON; one that has sent nothing "
+        "for this long gets its SSE stream (with a priming event, at 2025-11-25 and later) so that a cut connection "
+        "cannot lose its answer: the client resumes it with Last-Event-ID, on any replica. 0: every call that may "
+        "be resumed opens its stream at once.",
+    )
     stream_idle_close_seconds: float = Field(
         0.0,
         ge=0,

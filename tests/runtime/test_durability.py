@@ -139,6 +139,16 @@ def create_handle(proc: RuntimeProcess) -> str:
     return str(response.json()["result"]["structuredContent"]["result"])
 
 
+def post_retrying(http: httpx2.Client, url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx2.Response:
+    """POST, retried while the answer is 503 (the store is settling after the failover), as a client would."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = http.post(url, json=body, headers=headers)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        time.sleep(float(response.headers.get("retry-after", "1")))
+
+
 def final_values(counters: Counters) -> dict[str, int]:
     """Every counter read once more (an increment by 0), on the first replica."""
     proc = counters.procs[0]
@@ -146,14 +156,14 @@ def final_values(counters: Counters) -> dict[str, int]:
     with httpx2.Client(timeout=10) as http:
         for session in counters.sessions:
             body = tool_call("final", "session_increment", {"by": 0})
-            response = http.post(proc.url, json=body, headers=session_headers(session))
+            response = post_retrying(http, proc.url, body, session_headers(session))
             assert response.status_code == 200, response.text
             seen[session] = int(parse_result(response)["structuredContent"]["result"])
         for handle in counters.handles:
             body = tool_call(1, "counter_increment", {"handle": handle, "by": 0})
             body["params"]["_meta"] = MODERN_META
             headers = {**JSON_HEADERS, **MODERN_HEADERS, "mcp-name": "counter_increment"}
-            response = http.post(proc.url, json=body, headers=headers)
+            response = post_retrying(http, proc.url, body, headers)
             seen[handle] = int(response.json()["result"]["structuredContent"]["result"])
     return seen
 

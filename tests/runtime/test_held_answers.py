@@ -27,6 +27,12 @@ from tests.support.raw import open_get, open_post, open_raw_session, read_until_
 from tests.support.redis_server import RedisServer, redis_env, replicas
 
 
+def streaming_env(redis_server: RedisServer, **extra: str) -> dict[str, str]:
+    """Replicas on `redis_server` whose every call opens its SSE stream at once (no JSON window): the answers
+    here are the ones that go out on an open stream."""
+    return redis_env(redis_server, MCP_JSON_WINDOW_SECONDS="0", **extra)
+
+
 def add_call(request_id: int, a: int, b: int) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
@@ -61,7 +67,7 @@ def value(answer: dict[str, Any]) -> int:
 
 
 def test_an_answer_delivered_on_its_stream_is_held_not_written(tmp_path: Path, redis_server: RedisServer) -> None:
-    with replicas(tmp_path, redis_env(redis_server), count=1) as (a,):
+    with replicas(tmp_path, streaming_env(redis_server), count=1) as (a,):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         for request_id in range(1, 6):
             events = answered_whole(a, session, request_id, request_id, 1)
@@ -79,7 +85,7 @@ def test_an_answer_the_client_lost_is_written_when_it_resumes(
 ) -> None:
     """The answer went out whole, and the client did not get it (its connection dropped as it came): the GET with
     the priming event's id gets it, once, from the runner's memory."""
-    with replicas(tmp_path, redis_env(redis_server), count=2) as (a, b):
+    with replicas(tmp_path, streaming_env(redis_server), count=2) as (a, b):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         (priming, _), _answer = answered_whole(a, session, 7, 20, 22)
         resumer = b if where == "another replica" else a
@@ -91,18 +97,18 @@ def test_an_answer_the_client_lost_is_written_when_it_resumes(
 
 
 def test_a_draining_runner_writes_what_it_held(tmp_path: Path, redis_server: RedisServer) -> None:
-    with replicas(tmp_path, redis_env(redis_server), count=2) as (a, b):
+    with replicas(tmp_path, streaming_env(redis_server), count=2) as (a, b):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         primings = [answered_whole(a, session, n, n, n)[0][0] for n in range(1, 4)]
         a.signal(signal.SIGTERM)
         assert a.process.wait(20) == 0
-        assert "4 held answers kept" in a.log(), a.log()[-2000:]  # the three calls' and initialize's
+        assert "3 held answers kept" in a.log(), a.log()[-2000:]  # the three calls (initialize is JSON)
         for n, priming in enumerate(primings, start=1):
             assert value(resumed_answer(b, session, priming, n)) == 2 * n
 
 
 def test_a_runner_killed_with_an_answer_held_gives_a_clear_error(tmp_path: Path, redis_server: RedisServer) -> None:
-    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    env = streaming_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
     with replicas(tmp_path, env, count=2) as (a, b):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         (priming, _), _answer = answered_whole(a, session, 9, 1, 2)
@@ -118,7 +124,7 @@ def test_a_runner_killed_with_an_answer_held_gives_a_clear_error(tmp_path: Path,
 def test_concurrent_calls_each_resumed_on_a_random_replica(tmp_path: Path, redis_server: RedisServer) -> None:
     """Calls on several sessions at once, on every replica; each call's stream resumed from its priming event on
     a random replica, some more than once: every resume gives back exactly the answer the call gave."""
-    with replicas(tmp_path, redis_env(redis_server), count=3) as procs:
+    with replicas(tmp_path, streaming_env(redis_server), count=3) as procs:
         sessions = [(open_raw_session(p.url).headers["mcp-session-id"], p) for p in procs for _ in range(2)]
         rng = random.Random(21)
         plan = [(s, p, n, rng.randrange(1000), rng.randrange(1000)) for n in range(1, 9) for s, p in sessions]
@@ -142,7 +148,7 @@ def test_concurrent_calls_each_resumed_on_a_random_replica(tmp_path: Path, redis
 
 
 def test_a_session_deleted_forgets_its_held_answers(tmp_path: Path, redis_server: RedisServer) -> None:
-    with replicas(tmp_path, redis_env(redis_server), count=1) as (a,):
+    with replicas(tmp_path, streaming_env(redis_server), count=1) as (a,):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         (priming, _), _answer = answered_whole(a, session, 3, 1, 1)
         assert httpx2.delete(a.url, headers=session_headers(session)).status_code in (200, 204)
@@ -224,7 +230,7 @@ def test_held_answers_match_a_bounded_model(ops: list[tuple[str, str, str]], lim
 def test_a_runner_restarted_under_its_name_says_the_answer_is_gone(tmp_path: Path, redis_server: RedisServer) -> None:
     """A container restarted in its pod keeps the pod's name (and so its heartbeat): the held answer went with
     the old process. The resumed stream ends with an error for the call instead of waiting for it forever."""
-    env = redis_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
+    env = streaming_env(redis_server, MCP_STREAM_CHECK_SECONDS="1")
     with replicas(tmp_path, env, count=2) as (a, b):
         session = open_raw_session(a.url).headers["mcp-session-id"]
         (priming, _), _answer = answered_whole(a, session, 11, 1, 2)

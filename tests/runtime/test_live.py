@@ -1,6 +1,7 @@
-"""Live transports (`sessions/live.py`) in this process: single flight, in-flight holds, idle release, retirement.
+"""Live sessions (`sessions/live.py`) in this process: single flight, in-flight holds, idle release, retirement.
 
-A real low-level `Server` behind real SDK transports; the session records `load` returns are plain data.
+A real low-level `Server`, its requests served the runtime's way (`sessions/exchange.py`); the session records
+`load` returns are plain data.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.server.lowlevel.server import Server
+from starlette.requests import Request
 
 from mcp_runtime.backends import BackendUnavailable, SessionRecord
 from mcp_runtime.sessions.event_ids import GET_STREAM
 from mcp_runtime.sessions.events import LocalEvents
+from mcp_runtime.sessions.exchange import PostExchange
 from mcp_runtime.sessions.live import BLOCK_BITS, PREFIX_SHIFT, LiveSession, LiveSessions, SessionGone
 
 PROTOCOL = "2025-11-25"
@@ -114,14 +117,14 @@ def loader(
 
 
 async def ended(live: LiveSession, within: float = 5.0) -> None:
-    """Until the live session's transport has ended."""
+    """Until the live session has ended."""
     with anyio.fail_after(within):
-        while not live.transport.is_terminated:
+        while not live.ended:
             await anyio.sleep(0.01)
 
 
 async def call(live: LiveSession, message: dict[str, Any]) -> tuple[int, Any]:
-    """POST one message to the live transport as the router does; (status, JSON body)."""
+    """Serve one request in the live session as the session manager does; (status, JSON body)."""
     body = json.dumps(message).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -144,8 +147,20 @@ async def call(live: LiveSession, message: dict[str, Any]) -> tuple[int, Any]:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
+    exchange = PostExchange(
+        live,
+        message["id"],
+        message["method"],
+        message.get("params"),
+        Request(scope, receive),
+        send,
+        run=None,
+        resumable=False,
+        retry_ms=None,
+        json_window=None,
+    )
     with anyio.fail_after(10):
-        await live.transport.handle_request(scope, receive, send)
+        await exchange.serve()
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, json.loads(payload) if payload else None
@@ -281,7 +296,7 @@ async def test_a_session_with_a_request_in_flight_is_never_released() -> None:
         load, _ = loader(record("s1"))
         live = await h.live.acquire("s1", load)
         await anyio.sleep(0.5)  # ten idle periods
-        assert h.live.get("s1") is live and not live.transport.is_terminated
+        assert h.live.get("s1") is live and not live.ended
         h.live.release(live)
         await ended(live)
         assert h.live.get("s1") is None and len(h.live) == 0
@@ -343,14 +358,14 @@ async def test_retire_while_in_flight_leaves_the_registry_at_once_and_ends_on_th
         replacement = await h.live.acquire("s1", load)  # the next request builds a new live session
         assert replacement is not live and calls == [2]
         await anyio.sleep(0.1)
-        assert not live.transport.is_terminated  # two requests still in it
+        assert not live.ended  # two requests still in it
         h.live.release(live)
         await anyio.sleep(0.1)
-        assert not live.transport.is_terminated
+        assert not live.ended
         h.live.release(same)
         await ended(live)
         assert h.live.get("s1") is replacement  # the old one's end does not remove the new one
-        assert not replacement.transport.is_terminated
+        assert not replacement.ended
         h.live.release(replacement)
 
 

@@ -32,10 +32,17 @@ def test_a_request_key_is_the_id_as_a_string_so_1_and_quoted_1_are_one_request()
     assert as_number.request_key == as_string.request_key == "1"
 
 
-def test_a_request_is_not_validated_beyond_its_shape() -> None:
-    """The SDK transport validates a request whole; the router needs only its method and id."""
-    incoming = parse(body({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": 5}))
-    assert (incoming.method, incoming.id) == ("tools/call", "a")
+def test_a_request_is_taken_with_its_params_unvalidated_beyond_its_shape() -> None:
+    """The handler validates a request's params; the router needs its method, id and params object."""
+    incoming = parse(body({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": 5}}))
+    assert (incoming.method, incoming.id, incoming.params) == ("tools/call", "a", {"name": 5})
+
+
+@pytest.mark.parametrize("params", [5, "x", [1], True])
+def test_params_that_are_not_an_object_are_a_bad_message(params: object) -> None:
+    with pytest.raises(BadMessage) as refused:
+        parse(body({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": params}))
+    assert refused.value.code == types.INVALID_REQUEST
 
 
 def test_a_notification_has_a_method_and_no_id() -> None:

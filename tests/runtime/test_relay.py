@@ -97,7 +97,7 @@ async def next_message(stream: MemoryObjectReceiveStream[Delivery]) -> tuple[str
 
 async def ended(live: LiveSession) -> None:
     with anyio.fail_after(5):
-        while not live.transport.is_terminated:
+        while not live.ended:
             await anyio.sleep(0.01)
 
 
@@ -246,7 +246,7 @@ async def subscribed(server: RedisServer, session_id: str, replicas: int) -> Non
 
 async def test_across_replicas_messages_answers_and_the_end_go_through_redis(redis_server: RedisServer) -> None:
     async with replica(redis_events(redis_server)) as a, replica(redis_events(redis_server)) as b:
-        live = await a.acquire()  # the live transport is on replica a
+        live = await a.acquire()  # the live session is on replica a
         connection = live.connection
         assert connection is not None
         try:

@@ -6,23 +6,26 @@ An upgrade that moves one of them fails here, and the test's name says which.
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
-import anyio
 import mcp
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from mcp.server.runner import serve_connection
-from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.runner import ServerRunner, aclose_shielded
+from mcp.server.streamable_http import GET_STREAM_KEY
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCNotification
+from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import (
+    cancelled_request_id_from_params,
+    handler_exception_to_error_data,
+    progress_token_from_params,
+)
+from mcp.shared.message import ServerMessageMetadata
+from mcp.shared.transport_context import TransportContext
+from mcp_types import ErrorData
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from mcp_runtime.sdk import surface as sdk_surface
-from mcp_runtime.sessions.live import NO_TRANSPORT_CHECKS
 
 
 def test_pinned_version() -> None:
@@ -32,12 +35,20 @@ def test_pinned_version() -> None:
 
 
 def test_public_surface_the_runtime_builds_on() -> None:
-    assert {"mcp_session_id", "is_json_response_enabled", "security_settings"} <= set(
-        inspect.signature(StreamableHTTPServerTransport).parameters
-    )
+    """What `sessions/live.py` and `sessions/exchange.py` call to serve a handshake-era request directly."""
     assert {"session_id", "protocol_version_hint"} <= set(inspect.signature(Connection.for_loop).parameters)
-    assert {"connection", "lifespan_state"} <= set(inspect.signature(serve_connection).parameters)
-    assert "inline_methods" in inspect.signature(JSONRPCDispatcher).parameters
+    assert list(inspect.signature(ServerRunner).parameters)[:3] == ["server", "connection", "lifespan_state"]
+    runner = ServerRunner(Server("x"), Connection.for_loop(object()), None)  # type: ignore[arg-type]
+    assert callable(runner.on_request) and callable(runner.on_notify)
+    assert list(inspect.signature(aclose_shielded).parameters) == ["connection"]
+    assert {"request_context", "close_sse_stream", "close_standalone_sse_stream"} <= set(
+        inspect.signature(ServerMessageMetadata).parameters
+    )
+    assert {"kind", "can_send_request"} <= set(inspect.signature(TransportContext).parameters)
+    assert progress_token_from_params({"_meta": {"progressToken": 7}}) == 7
+    assert cancelled_request_id_from_params({"requestId": "a"}) == "a"
+    assert handler_exception_to_error_data(MCPError(code=-1, message="m")) == ErrorData(code=-1, message="m")
+    assert GET_STREAM_KEY == "_GET_stream"
     assert "2025-11-25" in HANDSHAKE_PROTOCOL_VERSIONS and "2026-07-28" in MODERN_PROTOCOL_VERSIONS
 
 
@@ -54,41 +65,20 @@ def test_subscription_bus_is_MCPServer__subscriptions_and_is_replaceable() -> No
     assert sdk_surface.subscription_bus(app) is replacement
 
 
-def test_handle_modern_request_is_the_private_modern_entry() -> None:
-    from mcp.server._streamable_http_modern import handle_modern_request
+def test_modern_param_rejection_is_the_private_Mcp_Param_check() -> None:
+    from mcp.server._streamable_http_modern import _mcp_param_rejection
 
-    assert sdk_surface.handle_modern_request is handle_modern_request
-    assert list(inspect.signature(handle_modern_request).parameters) == [
+    assert sdk_surface.modern_param_rejection is _mcp_param_rejection
+    assert list(inspect.signature(_mcp_param_rejection).parameters) == [
         "app",
-        "security_settings",
-        "json_response",
+        "request",
+        "req",
+        "verdict",
         "lifespan_state",
-        "scope",
-        "receive",
-        "send",
     ]
 
 
-def test_start_ids_at_sets_JSONRPCDispatcher__next_id() -> None:
-    sender, receiver = anyio.create_memory_object_stream[Any](1)
-    dispatcher: JSONRPCDispatcher[Any] = JSONRPCDispatcher(receiver, sender)
-    sdk_surface.start_ids_at(dispatcher, 5000)
-    assert dispatcher._allocate_id() == 5001  # the id of the next server-to-client request
-    sender.close()
-    receiver.close()
-
-
-def _transport() -> StreamableHTTPServerTransport:
-    return StreamableHTTPServerTransport(mcp_session_id="s1", security_settings=NO_TRANSPORT_CHECKS)
-
-
-async def test_deliver_writes_to_the_transports__read_stream_writer() -> None:
-    transport = _transport()
-    note = JSONRPCNotification(jsonrpc="2.0", method="notifications/initialized")
-    assert not await sdk_surface.deliver(transport, note)  # not connected: nothing to deliver to
-    async with transport.connect() as (read, _write):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sdk_surface.deliver, transport, note)
-            with anyio.fail_after(2):
-                received = await read.receive()
-        assert isinstance(received, SessionMessage) and received.message == note
+def test_is_tracing_middleware_knows_the_middleware_every_Server_starts_with() -> None:
+    server = Server("x")
+    assert [m for m in server.middleware if sdk_surface.is_tracing_middleware(m)], server.middleware
+    assert not sdk_surface.is_tracing_middleware(object())

@@ -1,8 +1,8 @@
 """Every use of the MCP SDK's private surface, in one place (mcp is pinned to 2.3.x).
 
 The SDK has no public hook for what a multi-replica runtime needs: the low-level server inside an
-`MCPServer`, its subscription bus, the modern-era request entry, a transport's read stream and per-request
-streams, and the dispatcher's id counter. Each function below names the private attribute it touches, and
+`MCPServer`, its subscription bus, the modern-era check of `Mcp-Param-*` headers, and the type of the tracing
+middleware every `Server` starts with. Each function below names the private attribute it touches, and
 `tests/runtime/test_sdk_contract.py` pins each one, so an SDK upgrade that moves one fails there with its name
 instead of somewhere deep in a request.
 """
@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server._streamable_http_modern import handle_modern_request as _modern_entry
+from mcp.server._otel import OpenTelemetryMiddleware as _OpenTelemetryMiddleware
+from mcp.server._streamable_http_modern import _mcp_param_rejection
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.subscriptions import SubscriptionBus
-from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCMessage
 
 
 def lowlevel_server(app: MCPServer) -> Server[Any]:
@@ -38,24 +35,12 @@ def replace_subscription_bus(app: MCPServer, bus: SubscriptionBus) -> None:
     app._subscriptions = bus
 
 
-# `mcp.server._streamable_http_modern.handle_modern_request(app, security_settings, json_response,
-# lifespan_state, scope, receive, send)`: serve one modern-era request. Bound here once, not wrapped, so the hot
-# path pays no extra frame or import per request.
-handle_modern_request = _modern_entry
+# `mcp.server._streamable_http_modern._mcp_param_rejection(app, request, req, verdict, lifespan_state)`: a modern
+# `tools/call`'s `Mcp-Param-*` headers checked against the tool's input schema (the SDK's own lookup of the schema,
+# through `get_tool_input_schema` or the app's `tools/list`); None when they hold. Bound here once, not wrapped.
+modern_param_rejection = _mcp_param_rejection
 
 
-def start_ids_at(dispatcher: JSONRPCDispatcher[Any], base: int) -> None:
-    """`JSONRPCDispatcher._next_id`: server-to-client request ids start after `base`."""
-    dispatcher._next_id = base
-
-
-async def deliver(transport: StreamableHTTPServerTransport, message: JSONRPCMessage) -> bool:
-    """`transport._read_stream_writer`: hand a client message to the session's dispatcher, as a POST would.
-
-    False when the transport is not connected (nothing is waiting for the message).
-    """
-    writer = transport._read_stream_writer
-    if writer is None or transport.is_terminated:
-        return False
-    await writer.send(SessionMessage(message))
-    return True
+def is_tracing_middleware(middleware: object) -> bool:
+    """`mcp.server._otel.OpenTelemetryMiddleware`: the span around every request a `Server` has by default."""
+    return isinstance(middleware, _OpenTelemetryMiddleware)

@@ -1,18 +1,17 @@
-"""Live transports: the part of a handshake-era session that exists in one process only.
+"""Live sessions: the part of a handshake-era session that exists in one process only.
 
-A session's record lives in the backend; its live transport (the SDK's transport, dispatcher and connection)
-is a cache of it in this replica, built from the record on the first request that needs it. The rules that
-keep this cache safe when a session's requests arrive together:
+A session's record lives in the backend; its live session here (the connection the app's handlers see, its
+event store, the server-to-client requests it waits answers for) is a cache of it, built from the record on the
+first request that needs it. No transport, task or stream is kept for it: each request is served by its own
+task (`exchange.py`). The rules that keep this cache safe when a session's requests arrive together:
 
 - single flight: while a session is being built here, every other request for it waits for that build and
   uses it (one build per session per replica at a time);
 - a request holds the live session while it is served (`in_flight`): a live session with requests in flight
-  is never terminated, replaced or released;
+  is never ended, replaced or released;
 - a live session is released after `idle_seconds` with nothing in flight, or retired at once (DELETE,
   expiry, record gone): either way it leaves the registry first, so the next request builds a new one, and
-  its transport ends only when the last request in flight is done.
-
-The SDK's own idle timer is not used: it cancels a session while a request may be about to enter it.
+  it ends only when the last request in flight is done.
 """
 
 from __future__ import annotations
@@ -27,20 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
-from mcp.server.runner import serve_connection
-from mcp.server.streamable_http import StreamableHTTPServerTransport
-from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.shared.transport_context import TransportContext
-from mcp_types import InitializeRequestParams
+from mcp.server.runner import ServerRunner, aclose_shielded
+from mcp_types import ErrorData, InitializeRequestParams
 
 from mcp_runtime.backends import SessionRecord
-from mcp_runtime.sdk.surface import start_ids_at
 from mcp_runtime.sessions.event_store import SessionEventStore
 from mcp_runtime.sessions.events import SessionEvents
+from mcp_runtime.sessions.exchange import PostExchange, SessionOutbound, fail_pending
 from mcp_runtime.sessions.held_answers import HeldAnswers
 
 logger = logging.getLogger(__name__)
@@ -50,9 +45,6 @@ logger = logging.getLogger(__name__)
 PREFIX_SHIFT = 32
 BLOCK_BITS = 16
 
-# The SDK transports do no Host/Origin checks of their own: the runtime's RequestGuard already did them.
-NO_TRANSPORT_CHECKS = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-
 
 class SessionGone(Exception):
     """The session is unknown, expired, deleted, or was never fully established."""
@@ -61,27 +53,24 @@ class SessionGone(Exception):
 @dataclass(eq=False)
 class LiveSession:
     session_id: str
-    transport: StreamableHTTPServerTransport
     id_base: int
-    store: SessionEventStore | None = None  # keeps what its SSE streams send
+    store: SessionEventStore  # keeps what its SSE streams send
     owner: str | None = None
     connection: Connection | None = None
+    runner: ServerRunner[Any] = field(init=False)
     in_flight: int = 0
-    retired: bool = False  # takes no new request; its transport ends when nothing is in flight
+    retired: bool = False  # takes no new request; it ends when nothing is in flight
+    ended: bool = False
     idle_since: float = field(default_factory=time.monotonic)
     request_keys: set[str] = field(default_factory=set)  # JSON-RPC ids of the requests being served
+    exchanges: dict[str, PostExchange] = field(default_factory=dict)  # the requests being served, by key
+    pending: dict[int, asyncio.Future[dict[str, Any] | ErrorData]] = field(default_factory=dict)
     ready: anyio.Event = field(default_factory=anyio.Event)
     failure: Exception | None = None
-    scope: anyio.CancelScope | None = None  # around the connection; cancelled to end the transport
     timer: asyncio.TimerHandle | None = None  # the idle check, while nothing is in flight
-
-    def end(self) -> None:
-        """End the transport (called only with nothing in flight)."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.scope is not None:
-            self.scope.cancel()
+    asked: int = 0  # server-to-client requests minted so far
+    on_detached: Callable[[], None] = lambda: None  # a POST stream was closed while its call runs
+    close_get_stream: Callable[[], None] = lambda: None
 
     def asked_here(self, request_id: object) -> bool:
         return (
@@ -89,6 +78,21 @@ class LiveSession:
             and not isinstance(request_id, bool)
             and self.id_base < request_id < self.id_base + (1 << BLOCK_BITS)
         )
+
+    def expect_answer(self) -> int:
+        """A new server-to-client request id, whose answer `answered` will resolve."""
+        self.asked = self.asked % ((1 << BLOCK_BITS) - 1) + 1
+        request_id = self.id_base + self.asked
+        self.pending[request_id] = asyncio.get_running_loop().create_future()
+        return request_id
+
+    def answered(self, request_id: object, outcome: dict[str, Any] | ErrorData) -> bool:
+        """The client's answer to a request of this session; False when nothing waits for it here."""
+        future = self.pending.get(request_id) if isinstance(request_id, int) else None
+        if future is None or future.done():
+            return False
+        future.set_result(outcome)
+        return True
 
 
 class LiveSessions:
@@ -105,6 +109,8 @@ class LiveSessions:
         retry_ms: int | None = None,
         stream_idle_close_seconds: float | None = None,
         on_count: Callable[[int], None] = lambda _: None,
+        on_detached: Callable[[], None] = lambda: None,
+        close_get_stream: Callable[[str], None] = lambda _: None,
         held: HeldAnswers | None = None,
     ) -> None:
         self.server = server
@@ -116,6 +122,8 @@ class LiveSessions:
         self.retry_ms = retry_ms
         self.stream_idle_close_seconds = stream_idle_close_seconds
         self._on_count = on_count
+        self._on_detached = on_detached
+        self._close_get_stream = close_get_stream
         self._live: dict[str, LiveSession] = {}
         self._prefix = secrets.randbelow((1 << 20) - 1) + 1
         self._blocks = 0
@@ -146,10 +154,19 @@ class LiveSessions:
             and request_id >> PREFIX_SHIFT == self._prefix
         )
 
+    def answered(self, request_id: object, outcome: dict[str, Any] | ErrorData) -> bool:
+        """The client's answer to a server-to-client request minted here: to the live session waiting for it."""
+        if not self.asked_here(request_id):
+            return False
+        for live in self._live.values():
+            if live.asked_here(request_id):
+                return live.answered(request_id, outcome)
+        return False
+
     # Using a live session
 
     async def acquire(self, session_id: str, load: Callable[[], Awaitable[SessionRecord | None]]) -> LiveSession:
-        """The session's live transport, built from `load()`'s record if it is not live here, held (in flight)
+        """The session's live session, built from `load()`'s record if it is not live here, held (in flight)
         until `release`. Raises SessionGone, or whatever `load` raises (BackendUnavailable)."""
         live = self._live.get(session_id)
         building = live is None
@@ -170,7 +187,7 @@ class LiveSessions:
         return live
 
     async def open(self, session_id: str, owner: str | None) -> LiveSession:
-        """A new session's live transport (its initialize is about to be served), held until `release`."""
+        """A new session's live session (its initialize is about to be served), held until `release`."""
         live = self._register(session_id)
         live.owner = owner
         live.in_flight += 1
@@ -187,24 +204,24 @@ class LiveSessions:
         if live.in_flight == 0:
             live.idle_since = time.monotonic()
             if live.retired:
-                live.end()
+                self._end(live)
             elif live.timer is None:
                 self._check_idle_later(live, self.idle_seconds)
 
     def retire(self, session_id: str) -> None:
-        """The session ended: no new request enters its live transport, which ends once nothing is in flight."""
+        """The session ended: no new request enters its live session, which ends once nothing is in flight."""
         live = self._live.pop(session_id, None)
         if live is not None:
             live.retired = True
             self._on_count(len(self._live))
             if live.in_flight == 0:
-                live.end()
+                self._end(live)
 
     def _check_idle_later(self, live: LiveSession, delay: float) -> None:
         live.timer = asyncio.get_running_loop().call_later(delay, self._check_idle, live)
 
     def _check_idle(self, live: LiveSession) -> None:
-        """The idle timer (a loop callback, no task): release the transport if nothing came since."""
+        """The idle timer (a loop callback, no task): release the live session if nothing came since."""
         live.timer = None
         if live.in_flight or live.retired:
             return  # in use (its last release re-arms the timer), or already ending
@@ -213,7 +230,7 @@ class LiveSessions:
             self._check_idle_later(live, left)
             return
         self._discard(live)  # in the same step as the check: no request can slip in between
-        live.end()
+        self._end(live)
 
     def _register(self, session_id: str) -> LiveSession:
         # (With JSON answers, a POST's answer is whole or not at all: only the GET stream's messages are kept.)
@@ -225,17 +242,12 @@ class LiveSessions:
             idle_close_seconds=self.stream_idle_close_seconds,
             held=self.held,
         )
-        transport = StreamableHTTPServerTransport(
-            mcp_session_id=session_id,
-            is_json_response_enabled=self.json_response,
-            event_store=store,
-            security_settings=NO_TRANSPORT_CHECKS,
-            retry_interval=self.retry_ms,
-        )
-        store.close_stream = transport.close_sse_stream
         self._blocks = (self._blocks + 1) % (1 << (PREFIX_SHIFT - BLOCK_BITS))
         id_base = (self._prefix << PREFIX_SHIFT) + (self._blocks << BLOCK_BITS)
-        live = LiveSession(session_id, transport, id_base, store)
+        live = LiveSession(session_id, id_base, store)
+        live.on_detached = self._on_detached
+        live.close_get_stream = lambda: self._close_get_stream(session_id)
+        store.close_stream = lambda key: _close_exchange(live, key)
         self._live[session_id] = live
         self._on_count(len(self._live))
         return live
@@ -256,13 +268,16 @@ class LiveSessions:
                 live.owner = record.owner
             if self._task_group is None:
                 raise RuntimeError("the session manager is not running")
+            connection = Connection.for_loop(
+                SessionOutbound(live),
+                session_id=live.session_id,
+                protocol_version_hint=record.protocol_version if record else None,
+            )
+            if record is not None:
+                restore(connection, record)
+            live.connection = connection
+            live.runner = ServerRunner(self.server, connection, self._lifespan_state)
             await self.events.watch(live.session_id)
-            try:
-                await self._task_group.start(self._run, live, record)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self.events.unwatch(live.session_id)
-                raise
         except BaseException as error:
             live.failure = error if isinstance(error, Exception) else SessionGone(live.session_id)
             self._discard(live)
@@ -270,45 +285,32 @@ class LiveSessions:
         finally:
             live.ready.set()
 
-    # A live session's life
+    def _end(self, live: LiveSession) -> None:
+        """The live session ends (nothing in flight): what waits on it is told, its connection closed."""
+        if live.ended:
+            return
+        live.ended = True
+        if live.timer is not None:
+            live.timer.cancel()
+            live.timer = None
+        self._discard(live)
+        live.store.ended()
+        fail_pending(live)
+        self.released_since_collect += 1
+        if live.failure is None and self._task_group is not None:
+            self._task_group.start_soon(self._close, live)
 
-    async def _run(self, live: LiveSession, record: SessionRecord | None, *, task_status: TaskStatus[None]) -> None:
-        transport = live.transport
-        try:
-            with anyio.CancelScope() as live.scope:
-                async with transport.connect() as (read_stream, write_stream):
-                    dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
-                        read_stream, write_stream, inline_methods=frozenset({"initialize"})
-                    )
-                    start_ids_at(dispatcher, live.id_base)
-                    connection = Connection.for_loop(
-                        dispatcher,
-                        session_id=live.session_id,
-                        protocol_version_hint=record.protocol_version if record else None,
-                    )
-                    if record is not None:
-                        restore(connection, record)
-                    live.connection = connection
-                    # What the session sends outside any request is kept by the event store, which publishes it
-                    # to whichever replica holds the session's GET stream.
-                    task_status.started()
-                    await serve_connection(
-                        self.server, dispatcher, connection=connection, lifespan_state=self._lifespan_state
-                    )
-        except Exception:
-            logger.exception("session %s crashed", live.session_id[:64])
-        finally:
-            self._discard(live)
-            if live.store is not None:
-                live.store.ended()
-            if live.timer is not None:
-                live.timer.cancel()
-                live.timer = None
-            self.released_since_collect += 1
-            with anyio.CancelScope(shield=True):
-                if not transport.is_terminated:
-                    await transport.terminate()
-                await self.events.unwatch(live.session_id)
+    async def _close(self, live: LiveSession) -> None:
+        with anyio.CancelScope(shield=True):
+            if live.connection is not None:
+                await aclose_shielded(live.connection)
+            await self.events.unwatch(live.session_id)
+
+
+def _close_exchange(live: LiveSession, key: str) -> None:
+    exchange = live.exchanges.get(key)
+    if exchange is not None:
+        exchange.close()
 
 
 def restore(connection: Connection, record: SessionRecord) -> None:

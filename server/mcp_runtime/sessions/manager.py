@@ -22,25 +22,30 @@ from typing import Any
 
 import anyio
 from mcp.server.lowlevel.server import Server
+from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
+from mcp_types import ErrorData
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcp_runtime.backends import BackendUnavailable, SessionBackend, SessionLimitReached, SessionRecord
 from mcp_runtime.lifecycle import Lifecycle
 from mcp_runtime.metrics import RuntimeMetrics
-from mcp_runtime.sdk.surface import handle_modern_request
 from mcp_runtime.sessions.event_ids import GET_STREAM, parse_event_id, parse_stream, priming_event_id
+from mcp_runtime.sessions.event_store import Run
 from mcp_runtime.sessions.events import SessionEvents
+from mcp_runtime.sessions.exchange import RESUMABLE_FROM, NoticeContext, PostExchange, answer_outcome, error_data
 from mcp_runtime.sessions.expiry import Expiry
-from mcp_runtime.sessions.live import NO_TRANSPORT_CHECKS, LiveSession, LiveSessions, SessionGone
+from mcp_runtime.sessions.live import LiveSession, LiveSessions, SessionGone
+from mcp_runtime.sessions.modern import handle_modern
 from mcp_runtime.sessions.relay import Relay
 from mcp_runtime.sessions.streams import LocalStreamHub, StreamBusy, kept_delivery, lost_answer
 from mcp_runtime.settings import RuntimeSettings
 from mcp_runtime.web.errors import error_response, service_unavailable, session_not_found
 from mcp_runtime.web.guard import Principal
-from mcp_runtime.web.head import RequestHead
+from mcp_runtime.web.head import RequestHead, accepts, is_json, read_head
 from mcp_runtime.web.messages import BadMessage, Incoming, parse
-from mcp_runtime.web.sends import HeldUntilStored, JsonRpcRefusals, before_last_chunk, duplicate_request
+from mcp_runtime.web.sends import JsonRpcRefusals, before_last_chunk, duplicate_request
 from mcp_runtime.web.sse import Delivery, serve_sse
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ class SessionManager:
         self.retry_after = settings.retry_after_seconds
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
         self.retry_ms = settings.sse_retry_ms
+        self.json_window = settings.json_window_seconds
         self.retention_seconds = settings.event_retention_seconds
         self.stream_check_seconds = settings.stream_check_seconds
         # Streams move to another replica on a drain only where every replica knows every session.
@@ -116,14 +122,8 @@ class SessionManager:
     ) -> None:
         """Serve one request to the MCP endpoint (headers already checked, body already read whole)."""
         if head.modern:
-            await handle_modern_request(
-                self.server,
-                NO_TRANSPORT_CHECKS,
-                self.json_response,
-                self._lifespan_state,
-                scope,
-                receive,
-                JsonRpcRefusals(send),
+            await handle_modern(
+                self.server, self.json_response, self._lifespan_state, head, body, scope, receive, JsonRpcRefusals(send)
             )
             return
         session_id = head.session_id
@@ -163,62 +163,111 @@ class SessionManager:
                 scope, receive, send
             )
             return
+        refusal = self._refuse_post(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         session_id = uuid.uuid4().hex
-        established = False
-
-        async def admit(live: LiveSession) -> Response | None:
-            """Store the session whole, before the initialize result reaches the client; or a refusal."""
-            nonlocal established
-            connection = live.connection
-            if connection is None or connection.client_params is None:
-                return None  # initialize itself failed: its error goes out, and nothing is stored
-            now = time.monotonic()
-            record = SessionRecord(
-                session_id,
-                who.client_key,
-                who.owner,
-                now,
-                now,
-                protocol_version=connection.protocol_version,
-                client_params=connection.client_params.model_dump_json(by_alias=True, exclude_none=True),
-            )
-            try:
-                await self.backend.admit(record)
-            except SessionLimitReached as refused:
-                self.metrics.rejected(f"{refused.scope}_limit")
-                logger.warning("refused a new session: %s", refused)
-                return service_unavailable(str(refused), self.retry_after)
-            except BackendUnavailable as error:
-                self.metrics.rejected("backend_unavailable")
-                with contextlib.suppress(Exception):
-                    await self.backend.delete(session_id)  # in case the admission was applied after all
-                return service_unavailable(f"Session store unavailable: {error}", self.retry_after)
-            except Exception as error:  # never a cut connection: the client can retry
-                logger.exception("could not store a new session")
-                self.metrics.rejected("backend_error")
-                return service_unavailable(f"Session store failed: {type(error).__name__}", self.retry_after)
-            established = True
-            return None
-
         live = await self.live.open(session_id, who.owner)
+        established = False
         try:
-            held = HeldUntilStored(scope, receive, send, lambda: admit(live))
-            await live.transport.handle_request(scope, receive, held)
+            assert incoming.id is not None
+            exchange = self._exchange(live, incoming, scope, receive, send, run=None)
+            try:
+                outcome: dict[str, Any] | ErrorData = await live.runner.on_request(
+                    exchange, "initialize", incoming.params
+                )
+            except Exception as error:
+                outcome = error_data(error, "initialize")
+            if not isinstance(outcome, ErrorData):  # initialize itself failed: its error goes out, nothing is stored
+                refused = await self._admit(live, who)
+                if refused is not None:
+                    await refused(scope, receive, send)
+                    return
+                established = True
+            # Stored whole before the initialize result reaches the client.
+            await exchange.answer(outcome)
+        finally:
             if not established:
                 self.live.retire(session_id)
-        finally:
             self.live.release(live)
-        if established:
-            self.metrics.sessions_created.inc()
-            with contextlib.suppress(BackendUnavailable):
-                self.metrics.sessions_active.set(await self.backend.count())
-            logger.info("session opened", extra={"session": session_id})
+        self.metrics.sessions_created.inc()
+        with contextlib.suppress(BackendUnavailable):
+            self.metrics.sessions_active.set(await self.backend.count())
+        logger.info("session opened", extra={"session": session_id})
+
+    async def _admit(self, live: LiveSession, who: Principal) -> Response | None:
+        """Store the new session whole; or the refusal to answer with."""
+        connection = live.connection
+        assert connection is not None and connection.client_params is not None
+        now = time.monotonic()
+        record = SessionRecord(
+            live.session_id,
+            who.client_key,
+            who.owner,
+            now,
+            now,
+            protocol_version=connection.protocol_version,
+            client_params=connection.client_params.model_dump_json(by_alias=True, exclude_none=True),
+        )
+        try:
+            await self.backend.admit(record)
+        except SessionLimitReached as refused:
+            self.metrics.rejected(f"{refused.scope}_limit")
+            logger.warning("refused a new session: %s", refused)
+            return service_unavailable(str(refused), self.retry_after)
+        except BackendUnavailable as error:
+            self.metrics.rejected("backend_unavailable")
+            with contextlib.suppress(Exception):
+                await self.backend.delete(live.session_id)  # in case the admission was applied after all
+            return service_unavailable(f"Session store unavailable: {error}", self.retry_after)
+        except Exception as error:  # never a cut connection: the client can retry
+            logger.exception("could not store a new session")
+            self.metrics.rejected("backend_error")
+            return service_unavailable(f"Session store failed: {type(error).__name__}", self.retry_after)
+        return None
+
+    def _refuse_post(self, scope: Scope) -> Response | None:
+        """The SDK transport's checks of a POST's head: what it must accept, and a JSON body."""
+        head = read_head(scope)
+        json_ok, sse_ok = accepts(head)
+        if self.json_response:
+            if not json_ok:
+                return error_response(406, "Not Acceptable: Client must accept application/json")
+        elif not (json_ok and sse_ok):
+            return error_response(406, "Not Acceptable: Client must accept both application/json and text/event-stream")
+        if not is_json(head):
+            return error_response(415, "Unsupported Media Type: Content-Type must be application/json")
+        return None
+
+    def _exchange(
+        self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send, run: Run | None
+    ) -> PostExchange:
+        assert incoming.id is not None and incoming.method is not None
+        protocol = live.connection.protocol_version if live.connection is not None else ""
+        return PostExchange(
+            live,
+            incoming.id,
+            incoming.method,
+            incoming.params,
+            Request(scope, receive),
+            send,
+            receive=receive,
+            run=run,
+            resumable=protocol >= RESUMABLE_FROM,
+            retry_ms=self.retry_ms,
+            json_window=self.json_window,
+        )
 
     # Serving a session
 
     async def _serve_session(
         self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
     ) -> None:
+        refusal = self._refuse_post(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         built = False
 
         async def load() -> SessionRecord | None:
@@ -241,70 +290,62 @@ class SessionManager:
                 self.relay.drop_local(session_id)
                 await session_not_found()(scope, receive, send)
                 return
-            await self._serve_live(live, incoming, scope, receive, send)
+            if incoming.is_request:
+                await self._serve_request(live, incoming, scope, receive, send)
+            else:
+                await self._serve_notification(live, incoming, scope, receive, send)
         finally:
             self.live.release(live)
 
-    async def _serve_live(
+    async def _serve_request(
         self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send
     ) -> None:
         key = incoming.request_key
-        if key is None:
-            await live.transport.handle_request(scope, receive, send)
-            return
+        assert key is not None and incoming.id is not None
         if key in live.request_keys:
             await duplicate_request(incoming)(scope, receive, send)
             return
         live.request_keys.add(key)
-        freed = False
-        opened = False
-
-        def free() -> None:
-            nonlocal freed
-            if not freed:  # once: by then the client may have sent a new request with the same id
-                freed = True
-                live.request_keys.discard(key)
-
-        async def sending(message: Message) -> None:
-            nonlocal opened
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                opened = True
-            await answer(message)
-
         # The id is free again the moment its answer is complete: just before the answer's last bytes go out,
-        # not when the transport's handler returns (the client may send its next request in between).
-        answer = before_last_chunk(send, free)
-        store = live.store if live.store is not None and live.store.post_streams else None
-        run = store.expect(key, incoming.id) if store is not None and incoming.id is not None else None
+        # not when the handler returns (the client may send its next request in between).
+        answer = before_last_chunk(send, lambda: live.request_keys.discard(key))
+        store = live.store if live.store.post_streams else None
+        run = store.expect(key, incoming.id) if store is not None else None
         try:
-            await live.transport.handle_request(scope, receive, sending)
-            if run is not None and store is not None:
-                if not opened:
-                    store.forget(key, run)  # refused before it was dispatched
-                elif not run.answered.is_set():
-                    # Its stream was cut (the client left, a proxy's timeout, a drain) while the call runs: the
-                    # call goes on here, and what it sends is kept for the client's GET with Last-Event-ID, on
-                    # any replica. The session stays live (and the request in flight) until it has answered.
-                    store.detached(run)
-                    self.metrics.streams_detached.inc()
-                    await run.answered.wait()
+            await self._exchange(live, incoming, scope, receive, answer, run).serve()
         finally:
-            free()
+            live.request_keys.discard(key)
+
+    async def _serve_notification(
+        self, live: LiveSession, incoming: Incoming, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Accepted (202) at once, as the SDK transport does; then handled."""
+        await Response(status_code=202, headers={"mcp-session-id": live.session_id})(scope, receive, send)
+        if incoming.method == "notifications/cancelled":
+            cancelled = cancelled_request_id_from_params(incoming.params)
+            exchange = live.exchanges.get(str(cancelled)) if cancelled is not None else None
+            if exchange is not None:
+                exchange.cancel()
+        assert incoming.method is not None
+        notice = NoticeContext(live, Request(scope, receive))
+        await live.runner.on_notify(notice, incoming.method, incoming.params)
 
     async def _answer(
         self, session_id: str, incoming: Incoming, scope: Scope, receive: Receive, send: Send, who: Principal
     ) -> None:
-        """The client's answer to a server-to-client request: to the live transport whose tool asked."""
+        """The client's answer to a server-to-client request: to the live session whose tool asked."""
         answer_id = incoming.id
-        if answer_id is None or self.live.asked_here(answer_id):
-            await self._serve_session(session_id, incoming, scope, receive, send, who)
+        message = incoming.answer
+        assert message is not None
+        live = self.live.get(session_id) if self.live.asked_here(answer_id) else None
+        if live is not None and live.owner == who.owner and live.answered(answer_id, answer_outcome(message)):
+            await Response(status_code=202)(scope, receive, send)
             return
         record = await self.backend.get(session_id)
         if record is None or record.owner != who.owner or record.protocol_version is None:
             await session_not_found()(scope, receive, send)
             return
-        assert incoming.answer is not None
-        await self.relay.forward_answer(session_id, incoming.answer)
+        await self.relay.forward_answer(session_id, message)
         await Response(status_code=202)(scope, receive, send)
 
     async def _delete_session(
@@ -474,8 +515,7 @@ class SessionManager:
             return 0
         closed = 0
         for live in self.live.sessions():
-            if live.store is not None:
-                closed += live.store.detach_all()
+            closed += live.store.detach_all()
         return closed + self.hub.close_all()
 
     async def keep_held_answers(self) -> int:

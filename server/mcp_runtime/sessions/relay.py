@@ -18,21 +18,19 @@ from typing import Any
 
 import anyio
 import pydantic
-from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
+from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCResponse, jsonrpc_message_adapter
 
 from mcp_runtime.backends import BackendUnavailable
 from mcp_runtime.metrics import RuntimeMetrics
-from mcp_runtime.sdk.surface import deliver
 from mcp_runtime.sessions.event_ids import GET_STREAM, parse_stream
 from mcp_runtime.sessions.events import SessionEvents, kept_from_event
+from mcp_runtime.sessions.exchange import answer_outcome
 from mcp_runtime.sessions.held_answers import HeldAnswers
 from mcp_runtime.sessions.live import LiveSessions
 from mcp_runtime.sessions.streams import LocalStreamHub, kept_delivery, lost_answer
 from mcp_runtime.web.sse import Delivery
 
 logger = logging.getLogger(__name__)
-
-ANSWER_DELIVERY_SECONDS = 10.0
 
 
 class Relay:
@@ -155,8 +153,8 @@ class Relay:
         except pydantic.ValidationError:
             logger.warning("session %s: ignored a malformed forwarded answer", session_id[:64])
             return
+        if not isinstance(message, JSONRPCResponse | JSONRPCError):
+            return
         live = self.live.get(session_id)
-        if live is None or not live.asked_here(getattr(message, "id", None)):
-            return  # not asked by this replica's live transport, or nothing waits for it any more
-        with anyio.move_on_after(ANSWER_DELIVERY_SECONDS):
-            await deliver(live.transport, message)
+        if live is not None and live.asked_here(message.id):
+            live.answered(message.id, answer_outcome(message))  # (else nothing waits for it any more)

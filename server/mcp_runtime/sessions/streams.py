@@ -101,6 +101,12 @@ class LocalStreamHub:
         for sender in self._streams.pop(session_id, {}).values():
             sender.close()
 
+    def close_get(self, session_id: str) -> None:
+        """Close the session's GET stream (the app asked: its client comes back with Last-Event-ID)."""
+        sender = self._streams.get(session_id, {}).pop(GET_STREAM, None)
+        if sender is not None:
+            sender.close()
+
     def close_all(self) -> int:
         """Close every stream held (the replica drains: their clients resume elsewhere); how many."""
         closed = 0

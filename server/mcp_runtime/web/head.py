@@ -53,3 +53,18 @@ def read_head(scope: Scope) -> RequestHead:
         if attribute is not None and getattr(head, attribute) is None:
             setattr(head, attribute, value.decode("latin-1"))
     return head
+
+
+def accepts(head: RequestHead) -> tuple[bool, bool]:
+    """(JSON, SSE): what the request's Accept header takes, wildcards included (RFC 9110)."""
+    types = [part.split(";")[0].strip().lower() for part in (head.accept or "").split(",")]
+    anything = "*/*" in types
+    json_ok = anything or "application/json" in types or "application/*" in types
+    sse_ok = anything or "text/event-stream" in types or "text/*" in types
+    return json_ok, sse_ok
+
+
+def is_json(head: RequestHead) -> bool:
+    """Whether the request's Content-Type is application/json."""
+    content_type = (head.content_type or "").split(";")[0]
+    return any(part.strip().lower() == "application/json" for part in content_type.split(","))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic
 import pydantic_core
@@ -27,6 +28,7 @@ class Incoming:
     method: str | None  # a request's or notification's method; None for an answer
     id: int | str | None  # a request's or answer's id
     answer: JSONRPCMessage | None = None  # the validated answer (result or error)
+    params: dict[str, Any] | None = None  # a request's or notification's params
 
     @property
     def is_request(self) -> bool:
@@ -54,10 +56,12 @@ def parse(body: bytes) -> Incoming:
         raise BadMessage(PARSE_ERROR, f"Parse error: {error}") from None
     if isinstance(raw, dict) and raw.get("jsonrpc") == "2.0" and isinstance(raw.get("method"), str):
         request_id = raw.get("id")
-        if _valid_id(request_id):
-            return Incoming(raw["method"], request_id)
-        if "id" not in raw:
-            return Incoming(raw["method"], None)
+        params = raw.get("params")
+        if params is None or isinstance(params, dict):
+            if _valid_id(request_id):
+                return Incoming(raw["method"], request_id, params=params)
+            if "id" not in raw:
+                return Incoming(raw["method"], None, params=params)
     try:
         message = _adapter.validate_python(raw, by_name=False)
     except pydantic.ValidationError as error:
@@ -66,4 +70,5 @@ def parse(body: bytes) -> Incoming:
     if isinstance(message, JSONRPCResponse | JSONRPCError):
         return Incoming(None, message.id, message)
     method = getattr(message, "method", None)
-    return Incoming(method, getattr(message, "id", None))
+    params = getattr(message, "params", None)
+    return Incoming(method, getattr(message, "id", None), params=params if isinstance(params, dict) else None)
