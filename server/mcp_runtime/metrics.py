@@ -42,7 +42,9 @@ class RuntimeMetrics:
             registry=r,
         )
         self.transports_live = Gauge(
-            "mcp_runtime_transports_live", "Sessions holding a live transport in this process.", registry=r
+            "mcp_runtime_transports_live",
+            "Sessions live in this process (their connection and event store).",
+            registry=r,
         )
         self.requests = Counter(
             "mcp_runtime_requests_total", "HTTP requests to the MCP endpoint.", ["era", "method", "status"], registry=r

@@ -45,7 +45,7 @@ from mcp_runtime.web.errors import error_response, service_unavailable, session_
 from mcp_runtime.web.guard import Principal
 from mcp_runtime.web.head import RequestHead, accepts, is_json, read_head
 from mcp_runtime.web.messages import BadMessage, Incoming, parse
-from mcp_runtime.web.sends import JsonRpcRefusals, before_last_chunk, duplicate_request
+from mcp_runtime.web.sends import before_last_chunk, duplicate_request
 from mcp_runtime.web.sse import Delivery, serve_sse
 
 logger = logging.getLogger(__name__)
@@ -122,9 +122,7 @@ class SessionManager:
     ) -> None:
         """Serve one request to the MCP endpoint (headers already checked, body already read whole)."""
         if head.modern:
-            await handle_modern(
-                self.server, self.json_response, self._lifespan_state, head, body, scope, receive, JsonRpcRefusals(send)
-            )
+            await handle_modern(self.server, self.json_response, self._lifespan_state, head, body, scope, receive, send)
             return
         session_id = head.session_id
         if session_id is not None and not _SESSION_ID.fullmatch(session_id):

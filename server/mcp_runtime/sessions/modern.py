@@ -19,7 +19,7 @@ import anyio
 import pydantic_core
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
-from mcp.server.runner import modern_error_data, serve_one
+from mcp.server.runner import ServerRunner, aclose_shielded, modern_error_data
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.inbound import (
@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from mcp_runtime.sdk.surface import modern_param_rejection
+from mcp_runtime.web.errors import error_response
 from mcp_runtime.web.head import RequestHead, accepts
 
 logger = logging.getLogger(__name__)
@@ -173,13 +174,11 @@ async def handle_modern(
 ) -> None:
     """Serve one modern-era request (the runtime's guard has checked Host, Origin and the caller already)."""
     if head.method != "POST":
-        await send({"type": "http.response.start", "status": 405, "headers": [(b"allow", b"POST")]})
-        await send({"type": "http.response.body", "body": b""})
+        await error_response(405, "Method Not Allowed", headers={"Allow": "POST"})(scope, receive, send)
         return
     has_json, has_sse = accepts(head)
     if not has_json or (not json_response and not has_sse):
-        await send({"type": "http.response.start", "status": 406, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await error_response(406, "Not Acceptable")(scope, receive, send)
         return
     try:
         decoded = pydantic_core.from_json(body)
@@ -197,8 +196,7 @@ async def handle_modern(
         return
     streams = req.method == "subscriptions/listen"  # a listen response IS a notification stream, never JSON
     if streams and not has_sse:
-        await send({"type": "http.response.start", "status": 406, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await error_response(406, "Not Acceptable")(scope, receive, send)
         return
     duplicated = find_duplicated_routing_header(request.headers.items())
     if duplicated is not None:
@@ -248,8 +246,8 @@ async def _serve(
         timers.append(loop.call_later(PING_SECONDS, start, exchange.keep_alive))
     try:
         try:
-            outcome: dict[str, Any] | ErrorData = await serve_one(
-                app, exchange, req.method, req.params, connection=connection, lifespan_state=lifespan_state
+            outcome: dict[str, Any] | ErrorData = await serve_request(
+                app, exchange, req.method, req.params, connection, lifespan_state
             )
         except asyncio.CancelledError:
             if not exchange.left:
@@ -265,6 +263,23 @@ async def _serve(
             timer.cancel()
         for helper in helpers:
             helper.cancel()
+
+
+async def serve_request(
+    app: Server[Any],
+    exchange: ModernExchange,
+    method: str,
+    params: Mapping[str, Any] | None,
+    connection: Connection,
+    lifespan_state: Any,
+) -> dict[str, Any]:
+    """The SDK's `serve_one`, without its shielded, time-bounded unwind of the connection's exit stack when
+    nothing was pushed onto it (a fresh connection per request: nearly always)."""
+    try:
+        return await ServerRunner(app, connection, lifespan_state).on_request(exchange, method, params)
+    finally:
+        if getattr(connection.exit_stack, "_exit_callbacks", True):  # (CPython's AsyncExitStack keeps them there)
+            await aclose_shielded(connection)
 
 
 async def _acknowledge(decoded: dict[str, Any], request: Request, send: Send) -> None:
