@@ -9,7 +9,7 @@ import json
 
 import anyio
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp.server.streamable_http import GET_STREAM_KEY
 from mcp_types import JSONRPCNotification, JSONRPCResponse
@@ -27,7 +27,7 @@ from mcp_runtime.sessions.event_ids import (
 from mcp_runtime.sessions.event_store import SessionEventStore
 from mcp_runtime.sessions.events import LocalEvents
 from mcp_runtime.sessions.streams import MAX_STREAMS_PER_SESSION, LocalStreamHub, StreamBusy
-from mcp_runtime.web.sse import Delivery, serve_sse
+from mcp_runtime.web.sse import Delivery, Inbox, serve_sse
 
 request_ids = st.one_of(st.integers(min_value=-(2**53), max_value=2**53), st.text(max_size=60))
 replicas = st.text(min_size=1, max_size=60)
@@ -169,7 +169,7 @@ async def test_a_resumed_stream_catches_up_from_the_log_what_live_delivery_misse
         await anyio.sleep_forever()
         raise AssertionError
 
-    _, messages = anyio.create_memory_object_stream[Delivery](4)
+    messages = Inbox(4)
     with anyio.fail_after(5):
         await serve_sse(
             messages, "s", 60, receive, send, [log[0]], until_answer=True, catch_up=catch_up, catch_up_seconds=0.05
@@ -193,3 +193,65 @@ def test_a_session_holds_a_bounded_number_of_streams_here() -> None:
         with hub.subscribe("other", GET_STREAM):  # other sessions are not affected
             pass
     assert hub.subscribed() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["put", "get", "close"]), max_size=40), st.integers(min_value=1, max_value=5))
+def test_an_inbox_behaves_as_a_bounded_fifo_that_ends_when_closed(ops: list[str], limit: int) -> None:
+    """Against a model: what goes in comes out once, in order; a full inbox refuses, a closed one takes nothing
+    and ends once drained; a receive with nothing in it waits its time and gives None."""
+
+    async def run() -> None:
+        inbox = Inbox(limit)
+        model: list[int] = []
+        closed = False
+        for n, op in enumerate(ops):
+            delivery = Delivery(None, str(n))
+            if op == "put":
+                if closed:
+                    with pytest.raises(anyio.ClosedResourceError):
+                        inbox.send_nowait(delivery)
+                elif len(model) >= limit:
+                    with pytest.raises(anyio.WouldBlock):
+                        inbox.send_nowait(delivery)
+                else:
+                    inbox.send_nowait(delivery)
+                    model.append(n)
+            elif op == "get":
+                if model:
+                    got = await inbox.receive_within(0.01)
+                    assert got is not None and got.message == str(model.pop(0))
+                elif closed:
+                    with pytest.raises(anyio.EndOfStream):
+                        await inbox.receive_within(0.01)
+                else:
+                    assert await inbox.receive_within(0.01) is None
+            else:
+                inbox.close()
+                closed = True
+
+    anyio.run(run)
+
+
+async def test_an_inbox_wakes_its_receiver_on_a_delivery_and_on_close() -> None:
+    inbox = Inbox(4)
+    async with anyio.create_task_group() as tg:
+        got: list[Delivery] = []
+
+        async def wait() -> None:
+            got.append(await inbox.receive())
+
+        tg.start_soon(wait)
+        await anyio.sleep(0.05)
+        inbox.send_nowait(Delivery(None, "x"))
+    assert [d.message for d in got] == ["x"]
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+
+            async def ends() -> None:
+                with pytest.raises(anyio.EndOfStream):
+                    await inbox.receive()
+
+            tg.start_soon(ends)
+            await anyio.sleep(0.05)
+            inbox.close()

@@ -19,7 +19,6 @@ import anyio
 import mcp_types as types
 import pytest
 import redis.asyncio as aioredis
-from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.lowlevel.server import Server
 
 from mcp_runtime.backends import SessionRecord
@@ -31,7 +30,7 @@ from mcp_runtime.sessions.events import LocalEvents, SessionEvents
 from mcp_runtime.sessions.live import LiveSession, LiveSessions
 from mcp_runtime.sessions.relay import Relay
 from mcp_runtime.sessions.streams import LocalStreamHub
-from mcp_runtime.web.sse import Delivery
+from mcp_runtime.web.sse import Inbox
 from tests.support.procs import free_port
 from tests.support.redis_server import RedisServer
 
@@ -89,7 +88,7 @@ def unreachable_events() -> RedisEvents:
     return RedisEvents(client, key_prefix=PREFIX, log_length=100, log_ttl=60, retention=60, timeout=1.0)
 
 
-async def next_message(stream: MemoryObjectReceiveStream[Delivery]) -> tuple[str | None, Any]:
+async def next_message(stream: Inbox) -> tuple[str | None, Any]:
     with anyio.fail_after(5):
         delivery = await stream.receive()
     return delivery.event_id, json.loads(delivery.message)

@@ -110,19 +110,29 @@ class SessionOutbound:
     """The session's standalone channel (an `Outbound`): messages outside any request go to its GET stream."""
 
     def __init__(self, live: LiveSession) -> None:
-        self.live = live
+        self.live: LiveSession | None = live
+
+    def ended(self) -> None:
+        """The live session ended here: what is sent from now on goes nowhere (the next request builds anew)."""
+        self.live = None
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None) -> None:
+        if self.live is None:
+            logger.debug("dropped %s: the live session ended", method)
+            return
         message = JSONRPCNotification(jsonrpc="2.0", method=method, params=dict(params) if params else None)
         await self.live.store.store_event(GET_STREAM_KEY, message)
 
     async def send_raw_request(
         self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None
     ) -> dict[str, Any]:
-        request_id = self.live.expect_answer()
+        live = self.live
+        if live is None:
+            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+        request_id = live.expect_answer()
         message = JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=dict(params) if params else None)
-        await self.live.store.store_event(GET_STREAM_KEY, message)
-        return await await_answer(self.live, request_id, opts)
+        await live.store.store_event(GET_STREAM_KEY, message)
+        return await await_answer(live, request_id, opts)
 
 
 def answer_outcome(message: JSONRPCMessage) -> dict[str, Any] | ErrorData:

@@ -299,12 +299,32 @@ class LiveSessions:
         self.released_since_collect += 1
         if live.failure is None and self._task_group is not None:
             self._task_group.start_soon(self._close, live)
+        else:
+            _unlink(live)
 
     async def _close(self, live: LiveSession) -> None:
         with anyio.CancelScope(shield=True):
             if live.connection is not None:
                 await aclose_shielded(live.connection)
             await self.events.unwatch(live.session_id)
+        _unlink(live)
+
+
+def _unlink(live: LiveSession) -> None:
+    """Break the ended live session's reference cycles, so that it is freed at once, not at a collection."""
+    live.store.close_stream = _no_stream
+    live.close_get_stream = _nothing
+    if live.connection is not None and isinstance(live.connection.outbound, SessionOutbound):
+        live.connection.outbound.ended()
+    live.exchanges.clear()
+
+
+def _no_stream(_key: str) -> None:
+    return None
+
+
+def _nothing() -> None:
+    return None
 
 
 def _close_exchange(live: LiveSession, key: str) -> None:

@@ -15,12 +15,11 @@ import logging
 from collections.abc import Iterator
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError
 
 from mcp_runtime.sessions.event_ids import GET_STREAM, entry_event_id, parse_stream
 from mcp_runtime.sessions.events import Kept
-from mcp_runtime.web.sse import Delivery
+from mcp_runtime.web.sse import Delivery, Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +52,10 @@ class LocalStreamHub:
     """The streams this process holds: by session id, then by stream token."""
 
     def __init__(self) -> None:
-        self._streams: dict[str, dict[str, MemoryObjectSendStream[Delivery]]] = {}
+        self._streams: dict[str, dict[str, Inbox]] = {}
 
     @contextlib.contextmanager
-    def subscribe(self, session_id: str, stream: str = GET_STREAM) -> Iterator[MemoryObjectReceiveStream[Delivery]]:
+    def subscribe(self, session_id: str, stream: str = GET_STREAM) -> Iterator[Inbox]:
         """Hold a stream of the session. A second GET stream is refused (StreamBusy); a POST stream resumed
         again replaces the one held (its client has given up on that connection)."""
         held = self._streams.setdefault(session_id, {})
@@ -67,18 +66,17 @@ class LocalStreamHub:
             previous.close()
         elif len(held) >= MAX_STREAMS_PER_SESSION:
             raise StreamBusy(session_id)
-        sender, receiver = anyio.create_memory_object_stream[Delivery](BUFFER)
-        held[stream] = sender
+        inbox = Inbox(BUFFER)
+        held[stream] = inbox
         try:
-            yield receiver
+            yield inbox
         finally:
             held = self._streams.get(session_id, {})
-            if held.get(stream) is sender:
+            if held.get(stream) is inbox:
                 del held[stream]
                 if not held:
                     self._streams.pop(session_id, None)
-            sender.close()
-            receiver.close()
+            inbox.close()
 
     def holds(self, session_id: str) -> bool:
         return session_id in self._streams

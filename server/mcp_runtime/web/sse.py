@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 from starlette.types import Receive, Send
 
 
@@ -37,8 +37,69 @@ def priming_event(event_id: str, retry_ms: int | None) -> bytes:
 CatchUp = Callable[[str | None], Awaitable[list[Delivery]]]
 
 
+class Inbox:
+    """The deliveries waiting for one SSE stream: bounded, with no task, lock or event of its own (a held GET
+    stream costs memory for as long as its client stays; anyio's memory streams cost several kilobytes each).
+    Its errors are anyio's: `send_nowait` raises WouldBlock when full and ClosedResourceError once closed;
+    `receive` raises EndOfStream once closed and drained."""
+
+    __slots__ = ("_items", "_limit", "_waiter", "closed")
+
+    def __init__(self, limit: int) -> None:
+        self._items: list[Delivery] = []
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def send_nowait(self, delivery: Delivery) -> None:
+        if self.closed:
+            raise anyio.ClosedResourceError
+        if len(self._items) >= self._limit:
+            raise anyio.WouldBlock
+        self._items.append(delivery)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def receive(self) -> Delivery:
+        while True:
+            delivery = await self.receive_within(None)
+            if delivery is not None:
+                return delivery
+
+    async def receive_within(self, seconds: float | None) -> Delivery | None:
+        """The next delivery, or None when `seconds` pass first."""
+        if not self._items and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(seconds, _expire, waiter) if seconds is not None else None
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        if self._items:
+            return self._items.pop(0)
+        if self.closed:
+            raise anyio.EndOfStream
+        return None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def serve_sse(
-    messages: MemoryObjectReceiveStream[Delivery],
+    messages: Inbox,
     session_id: str,
     keepalive_seconds: float,
     receive: Receive,
@@ -95,27 +156,31 @@ async def serve_sse(
         return
     poll = min(keepalive_seconds, catch_up_seconds) if catch_up is not None else keepalive_seconds
     quiet = 0.0
-    async with anyio.create_task_group() as tg:
 
-        async def until_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            tg.cancel_scope.cancel()
+    async def until_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        left.append(True)
+        messages.close()
 
-        tg.start_soon(until_disconnect)
-        try:
-            while True:
-                with anyio.move_on_after(poll):
-                    if await deliver([await messages.receive()]):
-                        break
-                    quiet = 0.0
-                    continue
-                if catch_up is not None and await deliver(await catch_up(last_sent)):
+    left: list[bool] = []  # the client went away (a task of its own watches for it)
+    watcher = asyncio.get_running_loop().create_task(until_disconnect())
+    try:
+        while True:
+            delivery = await messages.receive_within(poll)
+            if delivery is not None:
+                if await deliver([delivery]):
                     break
-                quiet += poll
-                if quiet >= keepalive_seconds:
-                    quiet = 0.0
-                    await body(b": keep-alive\r\n\r\n")
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+                quiet = 0.0
+                continue
+            if catch_up is not None and await deliver(await catch_up(last_sent)):
+                break
+            quiet += poll
+            if quiet >= keepalive_seconds:
+                quiet = 0.0
+                await body(b": keep-alive\r\n\r\n")
+    except (anyio.EndOfStream, anyio.ClosedResourceError):
+        if not left:  # closed here (the session ended, the replica drains): the client comes back after `retry:`
             await body(b"retry: " + str(retry_ms).encode() + b"\r\n\r\n" if retry_ms is not None else b"", more=False)
-        tg.cancel_scope.cancel()
+    finally:
+        watcher.cancel()
