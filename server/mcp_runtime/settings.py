@@ -139,8 +139,8 @@ class RuntimeSettings(BaseSettings):
     transport_idle_seconds: float = Field(
         2.0,
         gt=0,
-        description="A session's live transport is released after this idle time and rebuilt from the session's "
-        "record on its next request, so idle sessions cost little memory.",
+        description="A session's live state on a replica (its connection, its event store) is released after this "
+        "idle time and rebuilt from the session's record on its next request, so idle sessions cost little memory.",
     )
     stream_keepalive_seconds: float = Field(
         15.0, gt=0, description="A GET stream with nothing to send gets an SSE comment this often, so proxies keep it."

@@ -95,7 +95,7 @@ class RedisEvents:
                 logger.exception("session event handler failed")
 
     def _channels(self, session_id: str, messages: bool) -> list[str]:
-        """A live transport hears the session's answers and end; a replica holding one of its streams, its SSE
+        """A live session hears the session's answers and end; a replica holding one of its streams, its SSE
         messages too (so a call's replica does not hear its own messages back)."""
         channel = self.keys.channel(session_id)
         return [channel, self.keys.messages_channel(session_id)] if messages else [channel]

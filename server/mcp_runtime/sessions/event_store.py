@@ -11,7 +11,7 @@ for a priming event's id before a request is dispatched (clients at 2025-11-25 a
 - a priming event is not kept: its id names the stream (`event_ids.py`), so resuming from it replays what the
   log holds of that stream;
 - each request's run is tracked until its answer is recorded, so the session manager keeps the call (and its
-  live transport) running when its stream was cut, and a drain can close every resumable stream.
+  live session) running when its stream was cut, and a drain can close every resumable stream.
 
 GET requests never reach the transport (the runtime serves them), so `replay_events_after` is not used.
 """
@@ -162,7 +162,7 @@ class SessionEventStore(EventStore):
         return detached
 
     def ended(self) -> None:
-        """The live transport ended: no run will answer any more."""
+        """The live session ended: no run will answer any more."""
         for run in self.runs.values():
             self._stop_timer(run)
             run.answered.set()

@@ -8,7 +8,7 @@
 - `keep`: a client resumed a POST stream; the replica running its call writes the answer to the log (sent to
   that replica alone, on Redis; see `held_answers.py`).
 
-A replica `watch`es a session while it holds one of its streams or its live transport. Every SSE message is
+A replica `watch`es a session while it holds one of its streams or its live session. Every SSE message is
 `record`ed: kept in the session's event log (bounded in length and age) and published to the watchers, so a
 client resumes any stream with Last-Event-ID on any replica. `LocalEvents` (memory backend) keeps the log in
 process; `mcp_runtime.redis_store.events.RedisEvents` keeps it in a Redis stream and publishes over pub/sub.

@@ -1,4 +1,4 @@
-"""Expiry: sessions that end without a DELETE, and the GET streams and live transports they leave behind.
+"""Expiry: sessions that end without a DELETE, and the GET streams and live sessions they leave behind.
 
 - every `sweep_interval`: sessions with a request in flight here are kept alive (a long tool call does not
   expire its session), then the backend's expired sessions are ended everywhere;
@@ -71,7 +71,7 @@ class Expiry:
         return len(expired)
 
     async def check_streams(self) -> int:
-        """Close the GET streams (and live transports) of sessions that no longer exist; how many."""
+        """Close the GET streams (and live sessions) of sessions that no longer exist; how many."""
         held = self.hub.subscribed()
         alive = await self.backend.alive(held)
         gone = [session_id for session_id, ok in zip(held, alive, strict=True) if not ok]

@@ -2,11 +2,11 @@
 
 The SDK keeps a session as a live transport in a per-process dict. Here a session is a record in the backend
 (what initialize negotiated, the owner, timestamps), written whole once initialize has succeeded; the live
-transport is a cache of it (`live.py`), the other replicas are told what they must know (`relay.py`), and
+session is a cache of it (`live.py`), the other replicas are told what they must know (`relay.py`), and
 sessions that end without a DELETE are found by `expiry.py`.
 
 Each handshake-era POST body is parsed once (`web/messages.py`) and routed on its JSON-RPC shape: initialize
-opens a session, a request or notification is served by the session's live transport, an answer to a
+opens a session, a request or notification is served in its own task (`exchange.py`), an answer to a
 server-to-client request goes to the replica that asked.
 """
 

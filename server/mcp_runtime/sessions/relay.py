@@ -1,10 +1,10 @@
 """The cross-replica relay: what one replica must tell the others about a session.
 
-- a server message of one of the session's SSE streams, produced where the live transport is (and kept in the
+- a server message of one of the session's SSE streams, produced where the live session is (and kept in the
   session's event log for Last-Event-ID), delivered where the GET stream or a resumed POST stream is;
 - the client's answer to a server-to-client request, POSTed to a replica other than the one whose tool is
   waiting for it;
-- the end of the session (DELETE, expiry): every replica retires its live transport and closes its GET stream;
+- the end of the session (DELETE, expiry): every replica retires its live session and closes its GET stream;
 - a client resumed a POST stream: the replica serving it asks the call's runner to write the call's answer to
   the event log (an answer delivered on its open stream is only held in the runner's memory, `held_answers.py`).
 

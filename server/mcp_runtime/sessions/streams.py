@@ -1,9 +1,9 @@
-"""The SSE streams this replica holds apart from live transports: GET streams and resumed POST streams.
+"""The SSE streams this replica holds apart from live sessions: GET streams and resumed POST streams.
 
 The SDK holds a session's GET stream inside its transport, so a client that keeps its GET stream open (the
 official client does) pins the whole transport in memory for as long as it is connected. Here a GET stream is
 a light SSE response fed by this hub, and so is a POST stream that its client resumed with Last-Event-ID
-(here, or on another replica than the one running the call): the live transport records every message it
+(here, or on another replica than the one running the call): the live session records every message it
 sends in the session's event log, which publishes it through the session events (`events.py`, in process or
 over Redis) to whichever replica holds the stream.
 """
