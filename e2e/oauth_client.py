@@ -61,7 +61,8 @@ async def main(url: str, issuer: str, client_id: str, secret: str) -> dict[str, 
         issuer=issuer,
     )
     async with (
-        httpx2.AsyncClient(auth=auth, timeout=30) as http,
+        # No keep-alive: the Service balances connections, not requests; a new connection per call spreads them.
+        httpx2.AsyncClient(auth=auth, timeout=30, limits=httpx2.Limits(max_keepalive_connections=0)) as http,
         Client(streamable_http_client(url, http_client=http), mode="legacy") as client,  # type: ignore[arg-type]
     ):
         seen["subject"], seen["issuer"] = [(await structured(client, "caller_info"))[k] for k in ("subject", "issuer")]
