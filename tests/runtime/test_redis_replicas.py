@@ -203,3 +203,39 @@ def test_every_session_key_expires(tmp_path: Path, redis_server: RedisServer) ->
         client = redis_server.client()
         for key in client.keys(f"*{session}*"):
             assert client.pttl(key) > 0, key
+
+
+@pytest.mark.parametrize("interval", ["1", "0"])
+def test_a_session_lost_from_the_store_without_notice_is_404_within_the_touch_interval(
+    tmp_path: Path, redis_server: RedisServer, interval: str
+) -> None:
+    """Its record removed behind the replicas' backs (no DELETE, no event): a replica holding it live answers 404
+    once its touch interval has passed (at once with 0), never later; and the other keeps nothing either."""
+    env = redis_env(redis_server, MCP_TOUCH_INTERVAL_SECONDS=interval)
+    with replicas(tmp_path, env, count=2) as procs:
+        session = open_raw_session(procs[0].url).headers["mcp-session-id"]
+        assert httpx2.post(procs[0].url, json=LIST, headers=session_headers(session)).status_code == 200
+        redis_server.client().delete(f"mcp:s:{session}")
+        removed = time.monotonic()
+        statuses = []
+        while True:
+            status = httpx2.post(procs[0].url, json=LIST, headers=session_headers(session)).status_code
+            statuses.append(status)
+            if status == 404:
+                break
+            assert status == 200 and time.monotonic() - removed < float(interval) + 0.5, statuses
+        assert interval == "1" or statuses == [404]
+        assert httpx2.post(procs[1].url, json=LIST, headers=session_headers(session)).status_code == 404
+
+
+def test_a_delete_heard_by_every_replica_is_404_at_once_everywhere(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Every replica holds the session live (touched just now); a DELETE on one: the next request on each is
+    404, many times over, with the default touch interval."""
+    with replicas(tmp_path, redis_env(redis_server), count=3) as procs:
+        for _ in range(10):
+            session = open_raw_session(procs[0].url).headers["mcp-session-id"]
+            for proc in procs:
+                assert httpx2.post(proc.url, json=LIST, headers=session_headers(session)).status_code == 200
+            assert httpx2.delete(procs[1].url, headers=session_headers(session)).status_code == 200
+            for proc in procs:
+                assert httpx2.post(proc.url, json=LIST, headers=session_headers(session)).status_code == 404

@@ -56,10 +56,17 @@ class RedisEvents:
         if self._runner_channel is not None:
             self._watched[self._runner_channel] = 1  # for as long as the replica runs
         self._pubsub: Any = None
+        self._epoch = 0
         self._changed = anyio.Event()
 
     def _set_pubsub(self, pubsub: Any) -> None:
         self._pubsub = pubsub
+        if pubsub is not None:
+            self._epoch += 1  # what was published while there was no connection is lost to this replica
+
+    @property
+    def epoch(self) -> int | None:
+        return self._epoch if self._pubsub is not None else None
 
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         await keep_subscribed(

@@ -50,6 +50,12 @@ def kept_from_event(event: Event) -> Kept:
 
 
 class SessionEvents(Protocol):
+    @property
+    def epoch(self) -> int | None:
+        """While this replica hears session events, a number that changes whenever it may have missed some (a
+        new pub/sub connection); None while it does not hear them."""
+        ...
+
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Deliver watched sessions' events to `handler` until cancelled."""
         ...
@@ -99,6 +105,10 @@ class LocalEvents:
         self._streams_held: Counter[str] = Counter()
         self._logs: dict[str, deque[Kept]] = {}
         self._last = (0, 0)
+
+    @property
+    def epoch(self) -> int | None:
+        return 0  # (in process: nothing is ever missed)
 
     async def run(self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         self._handler = handler

@@ -62,6 +62,8 @@ class LiveSession:
     retired: bool = False  # takes no new request; it ends when nothing is in flight
     ended: bool = False
     idle_since: float = field(default_factory=time.monotonic)
+    touched_at: float = 0.0  # when the session was last found (and its expiry renewed) in the store
+    touch_epoch: int | None = None  # the session events' epoch then
     request_keys: set[str] = field(default_factory=set)  # JSON-RPC ids of the requests being served
     exchanges: dict[str, PostExchange] = field(default_factory=dict)  # the requests being served, by key
     pending: dict[int, asyncio.Future[dict[str, Any] | ErrorData]] = field(default_factory=dict)

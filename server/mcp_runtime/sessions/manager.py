@@ -81,6 +81,7 @@ class SessionManager:
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
         self.retry_ms = settings.sse_retry_ms
         self.json_window = settings.json_window_seconds
+        self.touch_interval = settings.touch_interval_seconds
         self.retention_seconds = settings.event_retention_seconds
         self.stream_check_seconds = settings.stream_check_seconds
         # Streams move to another replica on a drain only where every replica knows every session.
@@ -282,12 +283,18 @@ class SessionManager:
             if live.owner != who.owner:
                 await session_not_found()(scope, receive, send)
                 return
+            now, epoch = time.monotonic(), self.events.epoch
             if built:
                 self.metrics.sessions_restored.inc()
-            elif not await self.backend.touch(session_id):  # expired or deleted underneath us
-                self.relay.drop_local(session_id)
-                await session_not_found()(scope, receive, send)
-                return
+                live.touched_at, live.touch_epoch = now, epoch  # (just read from the store)
+            elif epoch is None or epoch != live.touch_epoch or now - live.touched_at >= self.touch_interval:
+                # Checked in the store: it is time, or this replica may have missed the session's end (it does not
+                # hear session events now, or did not for a while).
+                if not await self.backend.touch(session_id):  # expired or deleted underneath us
+                    self.relay.drop_local(session_id)
+                    await session_not_found()(scope, receive, send)
+                    return
+                live.touched_at, live.touch_epoch = now, epoch
             if incoming.is_request:
                 await self._serve_request(live, incoming, scope, receive, send)
             else:
