@@ -148,7 +148,7 @@ class RuntimeSettings(BaseSettings):
         description="A session live on a replica renews its expiry (and checks that it still exists) in the store "
         "at most this often, not on every request: a request costs no store round trip. A DELETE or expiry seen by "
         "another replica reaches this one at once through the session events; this bounds how long a lost "
-        "notice can go unnoticed. 0: on every request.",
+        "notice can go unnoticed. At most a quarter of the session TTL is used. 0: on every request.",
     )
     stream_keepalive_seconds: float = Field(
         15.0, gt=0, description="A GET stream with nothing to send gets an SSE comment this often, so proxies keep it."

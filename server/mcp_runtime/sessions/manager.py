@@ -81,7 +81,8 @@ class SessionManager:
         self.stream_keepalive_seconds = settings.stream_keepalive_seconds
         self.retry_ms = settings.sse_retry_ms
         self.json_window = settings.json_window_seconds
-        self.touch_interval = settings.touch_interval_seconds
+        # Renewed well within the session's TTL however short it is (a quarter of it at most).
+        self.touch_interval = min(settings.touch_interval_seconds, settings.session_ttl_seconds / 4)
         self.retention_seconds = settings.event_retention_seconds
         self.stream_check_seconds = settings.stream_check_seconds
         # Streams move to another replica on a drain only where every replica knows every session.
