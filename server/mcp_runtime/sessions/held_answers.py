@@ -52,8 +52,10 @@ class HeldAnswers:
             self._count += 1
         streams[token] = (self._seq, answer)
         self._order.append((now, self._seq, session_id, token))
-        while self._count > self.limit or len(self._order) > 2 * self.limit:  # (taken ones leave their place)
+        while self._count > self.limit:
             self._drop_oldest()
+        if len(self._order) > 2 * self.limit:  # taken and held-again answers leave their place: drop those
+            self._order = deque(entry for entry in self._order if self._current(entry))
         return True
 
     def take(self, session_id: str, token: str) -> str | None:
@@ -88,10 +90,17 @@ class HeldAnswers:
         while self._order and self._order[0][0] < oldest:
             self._drop_oldest()
 
-    def _drop_oldest(self) -> None:
-        _, seq, session_id, token = self._order.popleft()
+    def _current(self, entry: tuple[float, int, str, str]) -> bool:
+        """Whether an entry of the order is an answer still held (not taken, nor held again since)."""
+        _, seq, session_id, token = entry
         streams = self._held.get(session_id)
-        if streams is not None and token in streams and streams[token][0] == seq:  # not taken, nor held again
+        return streams is not None and token in streams and streams[token][0] == seq
+
+    def _drop_oldest(self) -> None:
+        entry = self._order.popleft()
+        if self._current(entry):
+            _, _, session_id, token = entry
+            streams = self._held[session_id]
             del streams[token]
             self._count -= 1
             if not streams:
