@@ -70,6 +70,16 @@ def sse_headers(session_id: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def progress_params(token: int | str, progress: float, total: float | None, message: str | None) -> dict[str, Any]:
+    """A `notifications/progress` notification's params, as the SDK's dispatch contexts make them."""
+    params: dict[str, Any] = {"progressToken": token, "progress": progress}
+    if total is not None:
+        params["total"] = total
+    if message is not None:
+        params["message"] = message
+    return params
+
+
 def answer_json(request_id: int | str, result: dict[str, Any] | ErrorData) -> bytes:
     if isinstance(result, ErrorData):
         error = result.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -235,14 +245,8 @@ class PostExchange:
         await self._emit(JSONRPCNotification(jsonrpc="2.0", method=method, params=dict(params) if params else None))
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        if self.progress_token is None:
-            return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
-        await self.notify("notifications/progress", params)
+        if self.progress_token is not None:
+            await self.notify("notifications/progress", progress_params(self.progress_token, progress, total, message))
 
     async def send_raw_request(
         self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from mcp_runtime.sdk.surface import modern_param_rejection
+from mcp_runtime.sessions.exchange import progress_params
 from mcp_runtime.web.errors import error_response
 from mcp_runtime.web.head import RequestHead, accepts
 
@@ -124,14 +125,8 @@ class ModernExchange:
         await self._event(b"event: message\r\ndata: " + data + b"\r\n\r\n")
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        if self.progress_token is None:
-            return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
-        await self.notify("notifications/progress", params)
+        if self.progress_token is not None:
+            await self.notify("notifications/progress", progress_params(self.progress_token, progress, total, message))
 
     async def _event(self, chunk: bytes) -> None:
         if not self.sse:
