@@ -3,7 +3,9 @@
     python -m bench.redis_bench [--passes 3] [--seconds 10] [--only throughput,sessions,memory,failover]
 
 - throughput: `tools/call add` at 1, 8 and 32 connections, both eras, one replica with the memory backend
-  against one replica with the redis backend (runtime defaults otherwise), alternating.
+  against one replica with the redis backend (runtime defaults otherwise), both running side by side on the
+  server core and loaded in turn, cell by cell (`interleaved_throughput`); redis-server is pinned to the
+  load generator's core, as if it ran on another machine.
 - sessions: sessions opened per second.
 - memory: Redis bytes (INFO used_memory) and replica resident bytes per idle handshake-era session.
 - failover: 3 replicas on one Redis, a round-robin balancer that skips refused connections (as a balancer
@@ -31,8 +33,8 @@ from typing import Any
 
 import httpx2
 
-from bench.harness import Server, add_comparison_arguments, baseline_env, start_runtime
-from bench.runtime_bench import MANY, RESULTS, idle_memory, sessions_per_second, throughput
+from bench.harness import LOADGEN_CPU, Server, add_comparison_arguments, baseline_env, start_runtime
+from bench.runtime_bench import MANY, RESULTS, idle_memory, interleaved_throughput, sessions_per_second
 from tests.support.raw import JSON_HEADERS
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -48,6 +50,13 @@ BENCH_KEYS = "bench-request-state-key-0123456789abcdef"
 
 def redis_env(server: RedisServer) -> dict[str, str]:
     return {"MCP_SESSION_BACKEND": "redis", "MCP_REDIS_URL": server.url, "MCP_REQUEST_STATE_KEYS": BENCH_KEYS}
+
+
+def redis_commands(server: RedisServer) -> dict[str, int]:
+    """How many times Redis has run each command (INFO commandstats): read around a cell, the commands a call
+    costs on Redis (the memory backend's cells show what the benchmark's own sessions cost: nothing)."""
+    stats: dict[str, Any] = server.client().info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
 def used_memory(server: RedisServer) -> int:
@@ -201,6 +210,10 @@ def main() -> None:
     only = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-redis-"))
     redis_server = start_redis(workdir / "redis")
+    # Redis runs beside the load generator, not on the replica's core: as on another machine, its CPU is not
+    # the replica's (and the memory backend's run has no such process).
+    assert redis_server.process is not None
+    os.sched_setaffinity(redis_server.process.pid, {int(LOADGEN_CPU)})
     results: dict[str, Any] = {
         "machine": f"{platform.node()} {platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "command": "python -m bench.redis_bench "
@@ -220,21 +233,26 @@ def main() -> None:
         results["sessions"] = {name: [] for name in starters}
         for index in range(args.passes):
             order = list(starters) if index % 2 == 0 else list(reversed(starters))
-            for name in order:
-                if "throughput" in only:
-                    redis_server.client().flushall()  # sessions of earlier runs would count against the caps
-                    server: Server = starters[name]({})
-                    try:
-                        results["throughput"][name].append(throughput(server, args.seconds))
-                    finally:
+            if "throughput" in only:
+                redis_server.client().flushall()  # sessions of earlier runs would count against the caps
+                servers: dict[str, Server] = {}
+                try:
+                    for name in starters:
+                        servers[name] = starters[name]({})
+                    found = interleaved_throughput(
+                        servers, args.seconds, flip=index % 2 == 1, probe=lambda name: redis_commands(redis_server)
+                    )
+                finally:
+                    for server in servers.values():
                         server.stop()
+                for name, cells in found.items():
+                    results["throughput"][name].append(cells)
                     print(
                         f"pass {index + 1} {name}: "
-                        + ", ".join(
-                            f"{k} {v['calls_per_s']:.0f}/s" for k, v in results["throughput"][name][-1].items()
-                        ),
+                        + ", ".join(f"{k} {v['calls_per_s']:.0f}/s" for k, v in cells.items()),
                         flush=True,
                     )
+            for name in order:
                 if "sessions" in only:
                     redis_server.client().flushall()
                     server = starters[name](MANY)

@@ -26,6 +26,7 @@ import json
 import platform
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,9 @@ SERVERS: dict[str, Callable[[], Server]] = {
 }
 
 
-def throughput(server: Server, seconds: float, auth: dict[str, str] | None = None) -> dict[str, Any]:
-    """`tools/call add` in both eras at each concurrency; `auth`: headers every request carries (a token)."""
-    out: dict[str, Any] = {}
+def workloads(server: Server, auth: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """The wrk environment of each era's `tools/call add` against `server` (32 handshake-era sessions opened
+    on it, one call of each era checked first); `auth`: headers every request carries (a token)."""
     auth = auth or {}
     with httpx2.Client(timeout=10) as client:
         sessions = [open_session(server.url, client, auth) for _ in range(32)]
@@ -70,28 +71,85 @@ def throughput(server: Server, seconds: float, auth: dict[str, str] | None = Non
     modern_headers = {**MODERN_HEADERS, **auth}
     check_call(server.url, ADD_CALL, {**session_headers, "mcp-session-id": sessions[0]})
     check_call(server.url, MODERN_ADD_CALL, modern_headers)
-    eras = {
-        "handshake": {
-            "MCP_BODY": ADD_CALL,
-            "MCP_SESSIONS": ",".join(sessions),
-            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
-        },
-        "handshake-progress": {
-            "MCP_BODY": PROGRESS_CALL,
-            "MCP_SESSIONS": ",".join(sessions),
-            "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
-        },
+    handshake = {
+        "MCP_SESSIONS": ",".join(sessions),
+        "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in session_headers.items()),
+    }
+    return {
+        "handshake": {"MCP_BODY": ADD_CALL, **handshake},
+        "handshake-progress": {"MCP_BODY": PROGRESS_CALL, **handshake},
         "modern": {"MCP_BODY": MODERN_ADD_CALL, "MCP_HEADERS": "|".join(f"{k}:{v}" for k, v in modern_headers.items())},
     }
-    for era, env in eras.items():
+
+
+def cell(server: Server, env: dict[str, str], connections: int, seconds: float) -> dict[str, Any]:
+    """One throughput cell: 2 s of warm-up, then `seconds` measured."""
+    wrk(server.url, "mcp_post.lua", connections=connections, seconds=2, env=env)
+    cpu0 = server.cpu_seconds()
+    result = wrk(server.url, "mcp_post.lua", connections=connections, seconds=seconds, env=env)
+    result["server_cpu_s"] = server.cpu_seconds() - cpu0
+    result["calls_per_s"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def throughput(server: Server, seconds: float, auth: dict[str, str] | None = None) -> dict[str, Any]:
+    """`tools/call add` in both eras at each concurrency; `auth`: headers every request carries (a token)."""
+    eras = workloads(server, auth)
+    return {
+        f"{era}/c{connections}": cell(server, env, connections, seconds)
+        for era, env in eras.items()
+        for connections in CONCURRENCY
+    }
+
+
+def interleaved_throughput(
+    servers: dict[str, Server], seconds: float, flip: bool, probe: Callable[[str], dict[str, int]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """`throughput` of several servers running side by side (one loaded at a time), in one-second slices: each
+    cell warms every server up, then loads them in turn a second at a time, `seconds` slices each, the order
+    flipped from one round to the next (and from one pass to the next with `flip`), so a slow second of the
+    machine hits every server alike. A cell's calls/s is its requests over the slices' time; p50 and p99 are
+    the medians of the slices'. `probe(name)`: counters read around each of that server's slices; their
+    growth per measured call is kept as the cell's `per_call`."""
+    eras = {name: workloads(server) for name, server in servers.items()}
+    out: dict[str, dict[str, Any]] = {name: {} for name in servers}
+    names = list(servers)
+    for era in eras[names[0]]:
         for connections in CONCURRENCY:
-            wrk(server.url, "mcp_post.lua", connections=connections, seconds=2, env=env)  # warm-up
-            cpu0 = server.cpu_seconds()
-            result = wrk(server.url, "mcp_post.lua", connections=connections, seconds=seconds, env=env)
-            result["server_cpu_s"] = server.cpu_seconds() - cpu0
-            result["calls_per_s"] = result["requests"] / (result["duration_us"] / 1e6)
-            out[f"{era}/c{connections}"] = result
+            for name in names:
+                wrk(servers[name].url, "mcp_post.lua", connections=connections, seconds=2, env=eras[name][era])
+            slices: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            grown: dict[str, Counter[str]] = {name: Counter() for name in names}
+            for index in range(max(1, round(seconds))):
+                for name in reversed(names) if (index % 2 == 1) != flip else names:
+                    server = servers[name]
+                    before = probe(name) if probe else {}
+                    cpu0 = server.cpu_seconds()
+                    result = wrk(server.url, "mcp_post.lua", connections=connections, seconds=1, env=eras[name][era])
+                    result["server_cpu_s"] = server.cpu_seconds() - cpu0
+                    after = probe(name) if probe else {}
+                    grown[name].update({k: v - before.get(k, 0) for k, v in after.items()})
+                    slices[name].append(result)
+            for name in names:
+                out[name][f"{era}/c{connections}"] = merged(slices[name], grown[name])
     return out
+
+
+def merged(slices: list[dict[str, Any]], grown: Counter[str]) -> dict[str, Any]:
+    """One cell's result from its slices (see `interleaved_throughput`)."""
+    requests = sum(s["requests"] for s in slices)
+    duration = sum(s["duration_us"] for s in slices)
+    return {
+        "requests": requests,
+        "duration_us": duration,
+        "calls_per_s": requests / (duration / 1e6),
+        "p50_us": statistics.median(s["p50_us"] for s in slices),
+        "p99_us": statistics.median(s["p99_us"] for s in slices),
+        "server_cpu_s": sum(s["server_cpu_s"] for s in slices),
+        "loadgen_cpu_s": sum(s["loadgen_cpu_s"] for s in slices),
+        "slices_calls_per_s": [s["requests"] / (s["duration_us"] / 1e6) for s in slices],
+        "per_call": {k: v / requests for k, v in grown.items() if v},
+    }
 
 
 def sessions_per_second(server: Server, seconds: float) -> dict[str, Any]:
