@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -33,8 +34,8 @@ from typing import Any
 
 import httpx2
 
-from bench.harness import LOADGEN_CPU, Server, add_comparison_arguments, baseline_env, start_runtime
-from bench.runtime_bench import MANY, RESULTS, idle_memory, interleaved_throughput, sessions_per_second
+from bench.harness import LOADGEN_CPU, add_comparison_arguments, baseline_env, start_runtime
+from bench.runtime_bench import MANY, RESULTS, idle_memory, interleaved_pass, sessions_per_second
 from tests.support.raw import JSON_HEADERS
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -235,23 +236,14 @@ def main() -> None:
             order = list(starters) if index % 2 == 0 else list(reversed(starters))
             if "throughput" in only:
                 redis_server.client().flushall()  # sessions of earlier runs would count against the caps
-                servers: dict[str, Server] = {}
-                try:
-                    for name in starters:
-                        servers[name] = starters[name]({})
-                    found = interleaved_throughput(
-                        servers, args.seconds, flip=index % 2 == 1, probe=lambda name: redis_commands(redis_server)
-                    )
-                finally:
-                    for server in servers.values():
-                        server.stop()
+                found = interleaved_pass(
+                    {name: functools.partial(start, {}) for name, start in starters.items()},
+                    args.seconds,
+                    index,
+                    probe=lambda _name: redis_commands(redis_server),
+                )
                 for name, cells in found.items():
                     results["throughput"][name].append(cells)
-                    print(
-                        f"pass {index + 1} {name}: "
-                        + ", ".join(f"{k} {v['calls_per_s']:.0f}/s" for k, v in cells.items()),
-                        flush=True,
-                    )
             for name in order:
                 if "sessions" in only:
                     redis_server.client().flushall()

@@ -9,7 +9,8 @@ Scenarios (each server one uvicorn worker, pinned to CPU 0; wrk pinned to CPU 1)
 - sessions: sessions opened per second (initialize + notifications/initialized), 8 connections.
 - memory: resident memory per idle handshake-era session, with and without a GET stream held open.
 
-Servers compared, alternating within each pass so drift hits both alike:
+Servers compared: for throughput all running side by side, loaded in turn a second at a time
+(`interleaved_throughput`), so drift hits every server alike; the other scenarios alternate within each pass:
 - plain-stock: the stock app as `app.run("streamable-http")` runs it on `pip install mcp` (asyncio, h11,
   access log on).
 - plain: the stock app with the access log off (the settings runtime-same uses).
@@ -135,6 +136,29 @@ def interleaved_throughput(
     return out
 
 
+def interleaved_pass(
+    starters: dict[str, Callable[[], Server]],
+    seconds: float,
+    index: int,
+    probe: Callable[[str], dict[str, int]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Pass `index` of `interleaved_throughput`: every server started, measured side by side, stopped."""
+    servers: dict[str, Server] = {}
+    try:
+        for name, start in starters.items():
+            servers[name] = start()
+        found = interleaved_throughput(servers, seconds, flip=index % 2 == 1, probe=probe)
+    finally:
+        for server in servers.values():
+            server.stop()
+    for name, cells in found.items():
+        print(
+            f"pass {index + 1} {name}: " + ", ".join(f"{k} {v['calls_per_s']:.0f}/s" for k, v in cells.items()),
+            flush=True,
+        )
+    return found
+
+
 def merged(slices: list[dict[str, Any]], grown: Counter[str]) -> dict[str, Any]:
     """One cell's result from its slices (see `interleaved_throughput`)."""
     requests = sum(s["requests"] for s in slices)
@@ -240,18 +264,11 @@ def main() -> None:
     }
     for index in range(args.passes):
         order = names if index % 2 == 0 else list(reversed(names))
+        if "throughput" in only:
+            found = interleaved_pass({name: SERVERS[name] for name in names}, args.seconds, index)
+            for name, cells in found.items():
+                results["throughput"][name].append(cells)
         for name in order:
-            if "throughput" in only:
-                server = SERVERS[name]()
-                try:
-                    results["throughput"][name].append(throughput(server, args.seconds))
-                finally:
-                    server.stop()
-                print(
-                    f"pass {index + 1} {name}: "
-                    + ", ".join(f"{k} {v['calls_per_s']:.0f}/s" for k, v in results["throughput"][name][-1].items()),
-                    flush=True,
-                )
             if "sessions" in only:
                 server = (
                     SERVERS[name]()

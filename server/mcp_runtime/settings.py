@@ -293,10 +293,10 @@ class RuntimeSettings(BaseSettings):
     )
     access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log).")
     gc_threshold: int = Field(
-        50_000,
+        5_000,
         ge=0,
-        description="The Python collector's generation-0 threshold (700 is Python's default; higher cuts pauses "
-        "as sessions pile up); 0 leaves Python's default.",
+        description="The Python collector's generation-0 threshold (700 is Python's default; higher means fewer "
+        "collections, each one longer: a pause in every request in flight); 0 leaves Python's default.",
     )
 
     @field_validator(
