@@ -4,8 +4,8 @@
 
 - throughput: `tools/call add` at 1, 8 and 32 connections, both eras, one replica with the memory backend
   against one replica with the redis backend (runtime defaults otherwise), both running side by side on the
-  server core and loaded in turn, cell by cell (`interleaved_throughput`); redis-server is pinned to the
-  load generator's core, as if it ran on another machine.
+  server core and loaded in turn a second at a time (`interleaved_throughput`), with the Redis commands each
+  call costs; redis-server is pinned to the load generator's core, as if it ran on another machine.
 - sessions: sessions opened per second.
 - memory: Redis bytes (INFO used_memory) and replica resident bytes per idle handshake-era session.
 - failover: 3 replicas on one Redis, a round-robin balancer that skips refused connections (as a balancer
