@@ -205,7 +205,16 @@ def job_output(kube: Cluster, namespace: str, job: str, timeout: float = 120) ->
     )
     logs = kube.run("logs", "-n", namespace, f"job/{job}", check=False)
     assert done, f"the job {job} did not complete: {logs}"
-    return dict(json.loads(logs.strip().splitlines()[-1]))
+    # The last line that is a JSON object: the job's stderr (the client's own log lines) reaches the log
+    # through a pipe of its own, so a line logged before the report was printed may come after it.
+    for line in reversed(logs.strip().splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    raise AssertionError(f"the job {job} printed no JSON object: {logs}")
 
 
 def probe(
