@@ -17,6 +17,7 @@ import http.client
 import json
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -78,7 +79,7 @@ def main() -> None:
         "pauses": {name: [] for name in names.values()},
     }
 
-    def starter(threshold: str, extra: dict[str, str]) -> Any:
+    def starter(threshold: str, extra: dict[str, str]) -> Callable[[], Server]:
         return lambda: start_runtime(names[threshold], {"MCP_GC_THRESHOLD": threshold, **extra})
 
     only = set(args.only.split(","))
